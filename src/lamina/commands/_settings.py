@@ -1,0 +1,64 @@
+"""Flags shared by ``serve``, ``worker`` and ``keys`` that map onto :class:`Settings`.
+
+A flag left out keeps the ``LAMINA_*`` environment variable or the default.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lamina.config import Settings
+
+# flag -> (Settings field, argparse keyword arguments)
+_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
+    "--host": ("host", {"help": "interface to bind (default 127.0.0.1)"}),
+    "--port": ("port", {"type": int, "help": "port to bind (default 8000)"}),
+    "--data-dir": ("data_dir", {"help": "SQLite database, files and keys (default ./lamina-data)"}),
+    "--public-url": ("public_url", {"help": "base URL clients see, e.g. behind a proxy"}),
+    "--database-url": (
+        "database_url",
+        {"help": "job store, e.g. postgresql://user@host/db (default SQLite in --data-dir)"},
+    ),
+    "--storage": ("storage", {"help": "s3://bucket/prefix or a directory (default --data-dir)"}),
+    "--s3-endpoint-url": ("s3_endpoint_url", {"help": "S3-compatible endpoint (MinIO, R2, ...)"}),
+    "--s3-region": ("s3_region", {"help": "S3 region"}),
+    "--engine": ("engine", {"help": "classic, qwen or auto (default classic)"}),
+    "--workers": ("workers", {"type": int, "help": "in-process workers (0: API only)"}),
+    "--model": ("model", {"help": "Qwen-Image-Layered weights: local directory or repo id"}),
+    "--device": ("device", {"help": "torch device for the qwen engine (default cuda if present)"}),
+    "--dtype": ("dtype", {"help": "torch dtype for the qwen engine (default bfloat16 on GPU)"}),
+    "--cpu-offload": (
+        "cpu_offload",
+        {"choices": ["none", "model", "sequential"], "help": "qwen: offload to fit smaller GPUs"},
+    ),
+    "--resolution": (
+        "resolution",
+        {"type": int, "choices": [640, 1024], "help": "qwen: working resolution (default 640)"},
+    ),
+    "--max-pixels": ("max_pixels", {"type": int, "help": "largest accepted image (pixels)"}),
+    "--allow-private-urls": (
+        "allow_private_urls",
+        {"action": "store_const", "const": True, "help": "let image_url reach private networks"},
+    ),
+}
+
+
+def add_settings_flags(parser: argparse.ArgumentParser, *names: str) -> None:
+    """Add the named flags (e.g. ``"--port"``) to ``parser``; defaults come from Settings."""
+    for name in names:
+        field, kwargs = _FLAGS[name]
+        parser.add_argument(name, dest=f"setting_{field}", default=None, **kwargs)
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Environment and defaults, overridden by every flag that was given."""
+    from lamina.config import Settings
+
+    overrides = {
+        key.removeprefix("setting_"): value
+        for key, value in vars(args).items()
+        if key.startswith("setting_") and value is not None
+    }
+    return Settings(**overrides)

@@ -1,0 +1,28 @@
+"""``lamina keys``: create, list and revoke API keys (stored hashed)."""
+
+from __future__ import annotations
+
+import argparse
+
+from lamina.commands._settings import add_settings_flags, settings_from_args
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``keys`` parser and its ``create``/``list``/``revoke`` actions."""
+    parser = sub.add_parser("keys", help="manage API keys")
+    actions = parser.add_subparsers(dest="keys_action", metavar="ACTION", required=True)
+    create = actions.add_parser("create", help="create a key and print it once")
+    create.add_argument("--name", required=True, help="a label to recognise the key by")
+    actions.add_parser("list", help="list keys (ids and names, never the secrets)")
+    revoke = actions.add_parser("revoke", help="revoke a key by id")
+    revoke.add_argument("key_id", help="the id shown by 'lamina keys list'")
+    for action in (create, actions.choices["list"], revoke):
+        add_settings_flags(action, "--data-dir", "--database-url")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Carry out the key action against the configured job store."""
+    from lamina.jobs.keys import run_keys_command
+
+    return run_keys_command(settings_from_args(args), args)

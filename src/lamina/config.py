@@ -1,0 +1,77 @@
+"""Settings for the server and workers, from flags or ``LAMINA_*`` environment variables.
+
+Built explicitly (``Settings()``) by the CLI or tests, never at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of ``lamina serve`` and ``lamina worker``; the flags override these."""
+
+    model_config = SettingsConfigDict(env_prefix="LAMINA_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    data_dir: Path = Path("./lamina-data")
+    public_url: str | None = None
+    """Base URL clients see (behind a proxy); default: the address the request came to."""
+
+    # job store and storage
+    database_url: str | None = None
+    """SQLAlchemy URL; default: SQLite in WAL mode at ``data_dir/lamina.db``."""
+    storage: str | None = None
+    """``s3://bucket/prefix`` or a directory; default: ``data_dir/files``."""
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    retention_days: float = Field(default=7.0, gt=0)
+    url_ttl_s: int = Field(default=7 * 24 * 3600, gt=0)
+    """Lifetime of signed output URLs."""
+
+    # workers
+    engine: Literal["classic", "qwen", "auto"] | str = "classic"
+    workers: int = Field(default=1, ge=0, le=64)
+    lease_s: float = Field(default=60.0, gt=0)
+    """A running job's lease; a worker that stops heartbeating loses its job after this."""
+    max_attempts: int = Field(default=3, ge=1)
+
+    # qwen engine
+    model: str | None = None
+    """Local directory or Hugging Face repo id of the Qwen-Image-Layered weights."""
+    device: str | None = None
+    dtype: str | None = None
+    cpu_offload: Literal["none", "model", "sequential"] = "none"
+    resolution: Literal[640, 1024] = 640
+
+    # limits and security
+    max_pixels: int = Field(default=40_000_000, gt=0)
+    max_input_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
+    fetch_timeout_s: float = Field(default=20.0, gt=0)
+    allow_private_urls: bool = False
+    rate_limit_per_minute: int = Field(default=600, ge=0)
+    """Requests per key per minute; 0 turns rate limiting off."""
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The job store's SQLAlchemy URL."""
+        if self.database_url:
+            url = self.database_url
+            if url.startswith("postgresql://"):
+                url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+            return url
+        return f"sqlite:///{(self.data_dir / 'lamina.db').resolve()}"
+
+    @property
+    def resolved_storage(self) -> str:
+        """The storage location: ``s3://...`` or an absolute directory."""
+        if self.storage:
+            return self.storage
+        return str((self.data_dir / "files").resolve())

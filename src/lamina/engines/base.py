@@ -1,0 +1,85 @@
+"""The engine interface and the name -> engine registry."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+from numpy.typing import NDArray
+
+from lamina.errors import EngineUnavailable
+from lamina.types import DecomposeParams, LayerStack
+
+ProgressCallback = Callable[[float], None]
+"""Called with a fraction in ``[0, 1]`` as work advances; must be cheap."""
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """One way of decomposing an image into layers.
+
+    ``decompose`` takes an ``H x W x 4`` ``uint8`` RGBA array (straight alpha,
+    not modified) and returns exactly ``params.num_layers`` layers of the same
+    size, back to front. It raises :class:`~lamina.errors.EngineError` for
+    failures the user should see. Expensive set-up (weights, warm-up) belongs in
+    the engine's constructor or :meth:`warm_up`, never in ``decompose``.
+    """
+
+    name: str
+
+    def decompose(
+        self,
+        image: NDArray[np.uint8],
+        params: DecomposeParams,
+        *,
+        progress: ProgressCallback | None = None,
+    ) -> LayerStack: ...
+
+    def warm_up(self) -> None: ...
+
+
+# name -> "module:factory"; factories take keyword options and return an Engine.
+_REGISTRY: dict[str, str] = {
+    "classic": "lamina.engines.classic:ClassicEngine",
+    "qwen": "lamina.engines.qwen:QwenEngine",
+}
+
+
+def available_engines() -> list[str]:
+    """Names accepted by :func:`get_engine`, ``auto`` included."""
+    return [*_REGISTRY, "auto"]
+
+
+def register_engine(name: str, target: str) -> None:
+    """Register ``"module:factory"`` under ``name`` (plug-ins and test engines)."""
+    _REGISTRY[name] = target
+
+
+def get_engine(name: str, **options: Any) -> Engine:
+    """Build the engine called ``name``.
+
+    ``auto`` picks ``qwen`` when a CUDA device and its weights are present, else
+    ``classic``; see :func:`lamina.engines.auto.resolve_auto`.
+    """
+    if name == "auto":
+        from lamina.engines.auto import resolve_auto
+
+        name = resolve_auto(options)
+    target = _REGISTRY.get(name)
+    if target is None:
+        raise EngineUnavailable(
+            f"unknown engine {name!r}; choose one of {', '.join(available_engines())}"
+        )
+    module_name, _, attr = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise EngineUnavailable(
+            f"engine {name!r} needs packages that are not installed ({exc.name}); "
+            f"for qwen: pip install 'lamina[qwen]'"
+        ) from exc
+    factory = getattr(module, attr)
+    engine: Engine = factory(**options)
+    return engine

@@ -1,0 +1,25 @@
+"""The exception family. Every layer maps these to user-facing answers in one place."""
+
+
+class LaminaError(Exception):
+    """Base class of every error lamina raises on purpose."""
+
+
+class InvalidParams(LaminaError, ValueError):
+    """A decomposition parameter is out of range or of the wrong type."""
+
+
+class InvalidImage(LaminaError, ValueError):
+    """The input bytes are not a decodable image of a supported kind."""
+
+
+class ImageTooLarge(InvalidImage):
+    """The image exceeds the configured pixel or byte limit (decompression bombs included)."""
+
+
+class EngineUnavailable(LaminaError):
+    """The requested engine cannot run here (missing extra, no weights, no device)."""
+
+
+class EngineError(LaminaError):
+    """The engine failed on this input; the message is safe to show to the user."""

@@ -1,0 +1,1 @@
+"""Pure image functions: decoding with limits, encoding, compositing, exports."""

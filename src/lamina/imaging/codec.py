@@ -1,0 +1,121 @@
+"""Decode untrusted image bytes into RGBA arrays, and encode layers back.
+
+Decoding is where hostile input arrives, so it checks the pixel count from the
+header *before* pixels are decoded, sniffs the format from the bytes (never a
+file name), applies EXIF orientation and normalises every mode (palette,
+grayscale, 16-bit, CMYK, with or without alpha) to 8-bit straight RGBA.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from lamina.errors import ImageTooLarge, InvalidImage
+
+DEFAULT_MAX_PIXELS = 40_000_000
+SUPPORTED_FORMATS = frozenset({"PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF", "MPO"})
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """An input image as 8-bit straight RGBA plus what is known of its source."""
+
+    rgba: NDArray[np.uint8]
+    format: str
+    has_alpha: bool
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(width, height)``."""
+        return self.rgba.shape[1], self.rgba.shape[0]
+
+
+def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
+    """Decode ``data`` into an ``H x W x 4`` ``uint8`` RGBA array.
+
+    Raises :class:`InvalidImage` for anything that is not a supported, intact
+    image and :class:`ImageTooLarge` when ``width * height > max_pixels``.
+    GIF and other animations give their first frame.
+    """
+    if max_pixels < 1:
+        raise ValueError("max_pixels must be positive")
+    if not data:
+        raise InvalidImage("the input is empty")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            fmt = img.format or ""
+            if fmt not in SUPPORTED_FORMATS:
+                raise InvalidImage(
+                    f"unsupported image format {fmt or 'unknown'}; "
+                    "use PNG, JPEG, WebP, GIF, BMP or TIFF"
+                )
+            width, height = img.size
+            if width < 1 or height < 1:
+                raise InvalidImage("the image has no pixels")
+            if width * height > max_pixels:
+                raise ImageTooLarge(
+                    f"image is {width}x{height} = {width * height} pixels, "
+                    f"over the limit of {max_pixels}"
+                )
+            img.seek(0)
+            img.load()
+            img = ImageOps.exif_transpose(img) or img
+            rgba, has_alpha = _to_rgba(img)
+    except (ImageTooLarge, InvalidImage):
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageTooLarge(f"image rejected as a decompression bomb: {exc}") from exc
+    except UnidentifiedImageError as exc:
+        raise InvalidImage("the input is not a recognisable image") from exc
+    except (OSError, ValueError, SyntaxError, EOFError, IndexError, struct.error) as exc:
+        raise InvalidImage(f"the image is corrupt or truncated: {exc}") from exc
+    return DecodedImage(rgba=rgba, format="JPEG" if fmt == "MPO" else fmt, has_alpha=has_alpha)
+
+
+def _to_rgba(img: Image.Image) -> tuple[NDArray[np.uint8], bool]:
+    """Normalise any Pillow mode to 8-bit straight RGBA; report whether alpha was present."""
+    mode = img.mode
+    has_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or (
+        mode in ("P", "L", "RGB") and "transparency" in img.info
+    )
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        peak = 65535.0 if mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
+        gray = np.clip(np.rint(arr / peak * 255.0), 0, 255).astype(np.uint8)
+        rgba = np.empty((*gray.shape, 4), dtype=np.uint8)
+        rgba[..., :3] = gray[..., None]
+        rgba[..., 3] = 255
+        return rgba, False
+    if mode == "CMYK":
+        img = img.convert("RGB")
+    if mode in ("RGBa", "La"):
+        img = img.convert("RGBA")
+    converted = img.convert("RGBA")
+    return np.array(converted, dtype=np.uint8), has_alpha
+
+
+def encode_image(rgba: NDArray[np.uint8], fmt: str = "png") -> bytes:
+    """Encode an ``H x W x 4`` ``uint8`` RGBA array losslessly as PNG or WebP."""
+    if rgba.ndim != 3 or rgba.shape[2] != 4 or rgba.dtype != np.uint8:
+        raise ValueError("expected an H x W x 4 uint8 RGBA array")
+    img = Image.fromarray(rgba, "RGBA")
+    buf = io.BytesIO()
+    if fmt == "png":
+        img.save(buf, format="PNG", compress_level=3)
+    elif fmt == "webp":
+        img.save(buf, format="WEBP", lossless=True, quality=80, method=3, exact=True)
+    else:
+        raise ValueError(f"unsupported output format {fmt!r}")
+    return buf.getvalue()
+
+
+MEDIA_TYPES = {"png": "image/png", "webp": "image/webp"}
