@@ -40,7 +40,7 @@ class Engine(Protocol):
     def warm_up(self) -> None: ...
 
 
-# name -> "module:factory"; factories take keyword options and return an Engine.
+# name -> "module:factory"; a factory returns an Engine (qwen's takes the model options).
 _REGISTRY: dict[str, str] = {
     "classic": "lamina.engines.classic:ClassicEngine",
     "qwen": "lamina.engines.qwen:QwenEngine",
@@ -57,16 +57,25 @@ def register_engine(name: str, target: str) -> None:
     _REGISTRY[name] = target
 
 
-def get_engine(name: str, **options: Any) -> Engine:
+def get_engine(
+    name: str,
+    *,
+    model: str | None = None,
+    device: str | None = None,
+    dtype: str | None = None,
+    cpu_offload: str = "none",
+    resolution: int = 640,
+) -> Engine:
     """Build the engine called ``name``.
 
+    The keyword options configure the Qwen engine and are ignored by the others.
     ``auto`` picks ``qwen`` when a CUDA device and its weights are present, else
     ``classic``; see :func:`lamina.engines.auto.resolve_auto`.
     """
     if name == "auto":
         from lamina.engines.auto import resolve_auto
 
-        name = resolve_auto(options)
+        name = resolve_auto(model=model, device=device)
     target = _REGISTRY.get(name)
     if target is None:
         raise EngineUnavailable(
@@ -78,8 +87,17 @@ def get_engine(name: str, **options: Any) -> Engine:
     except ImportError as exc:
         raise EngineUnavailable(
             f"engine {name!r} needs packages that are not installed ({exc.name}); "
-            f"for qwen: pip install 'lamina[qwen]'"
+            "for qwen: pip install 'lamina[qwen]'"
         ) from exc
     factory = getattr(module, attr)
+    options: dict[str, Any] = {}
+    if name == "qwen":
+        options = {
+            "model": model,
+            "device": device,
+            "dtype": dtype,
+            "cpu_offload": cpu_offload,
+            "resolution": resolution,
+        }
     engine: Engine = factory(**options)
     return engine
