@@ -17,7 +17,7 @@ def composite(layers: Sequence[NDArray[np.uint8]]) -> NDArray[np.float64]:
     if not layers:
         raise ValueError("need at least one layer")
     shape = layers[0].shape
-    premul = np.zeros(shape[:2] + (3,), dtype=np.float64)
+    premul = np.zeros((*shape[:2], 3), dtype=np.float64)
     alpha = np.zeros(shape[:2], dtype=np.float64)
     for layer in layers:
         if layer.shape != shape or layer.dtype != np.uint8:
@@ -26,7 +26,7 @@ def composite(layers: Sequence[NDArray[np.uint8]]) -> NDArray[np.float64]:
         rgb = layer[..., :3].astype(np.float64) / 255.0
         premul = rgb * a[..., None] + premul * (1.0 - a[..., None])
         alpha = a + alpha * (1.0 - a)
-    out = np.zeros(shape[:2] + (4,), dtype=np.float64)
+    out = np.zeros((*shape[:2], 4), dtype=np.float64)
     nz = alpha > 0
     out[nz, :3] = premul[nz] / alpha[nz, None]
     out[..., 3] = alpha
