@@ -23,3 +23,7 @@ class EngineUnavailable(LaminaError):
 
 class EngineError(LaminaError):
     """The engine failed on this input; the message is safe to show to the user."""
+
+
+class JobNotFound(LaminaError, LookupError):
+    """No such job, or it belongs to another API key (the two are indistinguishable on purpose)."""
