@@ -1,0 +1,243 @@
+"""Fetch a user-supplied image URL without letting it reach the server's own network (SSRF).
+
+Every hop is checked the same way: the host is resolved once, *every* address it
+resolves to must be public (not loopback, private, link-local, multicast,
+reserved or unspecified; IPv4-mapped, 6to4, Teredo and NAT64 IPv6 forms are
+unwrapped first), and the connection then goes to the address that was checked,
+with the original ``Host`` header and TLS SNI, so a second DNS answer cannot
+swap in another address (DNS rebinding). Redirects are followed here, at most
+:data:`MAX_REDIRECTS`, each one checked again. The body is capped while it
+streams, the whole fetch has a deadline, and the bytes must look like an image
+(sniffed from the bytes, never from the name or ``Content-Type``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from lamina.config import Settings
+from lamina.errors import ImageTooLarge, InvalidImage, LaminaError
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Resolver = Callable[[str, int], list[str]]
+"""``(host, port) -> addresses`` as strings; raises ``OSError`` when the host is unknown."""
+
+MAX_REDIRECTS = 5
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class FetchError(LaminaError):
+    """The image URL could not be fetched; the message is safe to show to the user."""
+
+
+class UnsafeURL(FetchError, ValueError):
+    """The URL is malformed, not http(s), or points at an address the server must not reach."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """A checked URL: where to connect (``address``) and what to tell the server (``host``)."""
+
+    url: str
+    scheme: str
+    host: str
+    port: int
+    address: IPAddress
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    """Every address ``getaddrinfo`` gives for ``host`` (numeric forms such as
+    ``2130706433`` or ``0177.0.0.1`` come back normalised, so they are checked as such)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+def is_public_address(address: IPAddress) -> bool:
+    """Whether ``address`` is a globally routable unicast address (unwrapping IPv6 forms
+    that embed an IPv4 address)."""
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = address.ipv4_mapped or address.sixtofour
+        if embedded is None and address.teredo is not None:
+            embedded = address.teredo[1]
+        if embedded is None and address in _NAT64:
+            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if embedded is not None and not is_public_address(embedded):
+            return False
+    return address.is_global and not (
+        address.is_private
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_reserved
+        or address.is_unspecified
+    )
+
+
+def check_url(
+    url: str,
+    *,
+    allow_private: bool = False,
+    allowed_addresses: Collection[str] = (),
+    resolver: Resolver = system_resolver,
+) -> Target:
+    """Parse and resolve ``url`` and check every address it resolves to.
+
+    ``allow_private`` lifts the address check (on-premise use); ``allowed_addresses``
+    lifts it for those exact addresses only. Raises :class:`UnsafeURL`.
+    """
+    if not isinstance(url, str) or len(url) > 8192:
+        raise UnsafeURL("image_url must be a URL string of at most 8192 characters")
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise UnsafeURL(f"image_url is not a valid URL: {exc}") from exc
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS:
+        raise UnsafeURL(
+            f"image_url must use http or https (or be a data: URI), not {scheme or 'nothing'!r}"
+        )
+    host = parts.hostname
+    if not host:
+        raise UnsafeURL("image_url has no host name")
+    if parts.username is not None or parts.password is not None:
+        raise UnsafeURL("image_url must not carry a user name or password")
+    port = port or _DEFAULT_PORTS[scheme]
+    try:
+        found = resolver(host, port)
+    except (OSError, UnicodeError) as exc:
+        raise UnsafeURL(f"the host {host!r} of image_url could not be resolved") from exc
+    addresses = [ipaddress.ip_address(a.split("%", 1)[0]) for a in found]
+    if not addresses:
+        raise UnsafeURL(f"the host {host!r} of image_url could not be resolved")
+    allowed = {ipaddress.ip_address(a) for a in allowed_addresses}
+    if not allow_private:
+        for address in addresses:
+            if address not in allowed and not is_public_address(address):
+                raise UnsafeURL(
+                    f"image_url points at a private or reserved address ({address}); "
+                    "the server only fetches public URLs"
+                )
+    return Target(url=url, scheme=scheme, host=host, port=port, address=addresses[0])
+
+
+def fetch_image(
+    url: str,
+    settings: Settings,
+    *,
+    allowed_addresses: Collection[str] = (),
+    resolver: Resolver = system_resolver,
+) -> bytes:
+    """Download the image at ``url`` (http or https) with the protections described above.
+
+    Limits come from ``settings``: ``max_input_bytes``, ``fetch_timeout_s`` (for the
+    whole fetch, redirects included) and ``allow_private_urls``. Raises
+    :class:`UnsafeURL` / :class:`FetchError` for URL and network problems,
+    :class:`ImageTooLarge` over the size cap and :class:`InvalidImage` when the
+    bytes are not an image.
+    """
+    deadline = time.monotonic() + settings.fetch_timeout_s
+    timeout = httpx.Timeout(settings.fetch_timeout_s)
+    with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
+        for _ in range(MAX_REDIRECTS + 1):
+            target = check_url(
+                url,
+                allow_private=settings.allow_private_urls,
+                allowed_addresses=allowed_addresses,
+                resolver=resolver,
+            )
+            location = _get(client, target, settings.max_input_bytes, deadline)
+            if isinstance(location, bytes):
+                _check_image_bytes(location)
+                return location
+            url = urljoin(url, location)
+    raise FetchError(f"image_url redirected more than {MAX_REDIRECTS} times")
+
+
+def _get(client: httpx.Client, target: Target, max_bytes: int, deadline: float) -> bytes | str:
+    """One GET to the checked address: the body, or the ``Location`` of a redirect."""
+    parts = urlsplit(target.url)
+    host = f"[{target.address}]" if target.address.version == 6 else str(target.address)
+    pinned = parts._replace(netloc=f"{host}:{target.port}").geturl()
+    default_port = _DEFAULT_PORTS[target.scheme] == target.port
+    host_header = target.host if ":" not in target.host else f"[{target.host}]"
+    headers = {
+        "Host": host_header if default_port else f"{host_header}:{target.port}",
+        "Accept": "image/*",
+        "User-Agent": "lamina-fetch/1",
+    }
+    extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+    request = client.build_request("GET", pinned, headers=headers, extensions=extensions)
+    try:
+        response = client.send(request, stream=True)
+    except httpx.TimeoutException as exc:
+        raise FetchError(f"fetching image_url timed out ({target.host})") from exc
+    except httpx.HTTPError as exc:
+        raise FetchError(f"could not fetch image_url from {target.host}: {exc}") from exc
+    try:
+        if response.is_redirect:
+            location = response.headers.get("location")
+            if not location:
+                raise FetchError("image_url answered a redirect without a Location")
+            return location
+        if response.status_code != 200:
+            raise FetchError(f"image_url answered HTTP {response.status_code}")
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > max_bytes:
+            raise ImageTooLarge(f"image_url is {declared} bytes, over the limit of {max_bytes}")
+        return _read_capped(response, max_bytes, deadline)
+    finally:
+        response.close()
+
+
+def _read_capped(response: httpx.Response, max_bytes: int, deadline: float) -> bytes:
+    """The body, stopping as soon as it passes ``max_bytes`` or the deadline."""
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > max_bytes:
+                raise ImageTooLarge(f"image_url is over the limit of {max_bytes} bytes")
+            if time.monotonic() > deadline:
+                raise FetchError("fetching image_url took too long")
+            chunks.append(chunk)
+    except httpx.TimeoutException as exc:
+        raise FetchError("fetching image_url timed out while reading") from exc
+    except httpx.HTTPError as exc:
+        raise FetchError(f"the download of image_url broke off: {exc}") from exc
+    return b"".join(chunks)
+
+
+def sniff_image_format(data: bytes) -> str | None:
+    """The image format named by the first bytes of ``data`` (``"PNG"``, ...), or ``None``."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "GIF"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    if data.startswith(b"BM"):
+        return "BMP"
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        return "TIFF"
+    return None
+
+
+def _check_image_bytes(data: bytes) -> None:
+    if not data:
+        raise InvalidImage("image_url returned an empty body")
+    if sniff_image_format(data) is None:
+        raise InvalidImage(
+            "image_url did not return an image (expected PNG, JPEG, WebP, GIF, BMP or TIFF)"
+        )
