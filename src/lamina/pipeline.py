@@ -1,0 +1,143 @@
+"""One decomposition from input bytes to checked layers, and writing them to a folder.
+
+The CLI and the job worker both call :func:`decompose_image`; it is the one
+place that decodes with limits, runs an engine and refuses an engine answer
+that breaks the :class:`~lamina.engines.base.Engine` contract, so a buggy
+engine becomes a readable :class:`EngineError` instead of corrupt files.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from lamina.engines.base import Engine, ProgressCallback
+from lamina.errors import EngineError, ImageTooLarge, LaminaError
+from lamina.imaging.codec import DEFAULT_MAX_PIXELS, DecodedImage, decode_image, encode_image
+from lamina.imaging.exports import (
+    EXPORT_FILENAMES,
+    MANIFEST_FILENAME,
+    ExportKind,
+    export_bytes,
+    layer_filename,
+    manifest_bytes,
+)
+from lamina.types import DecomposeParams, Layer, LayerStack, alpha_bbox
+
+__all__ = ["decompose_image", "layer_filename", "write_outputs"]
+
+_OUTPUT_NAME = re.compile(r"layer_\d\d\.(png|webp)|layers\.(json|zip|psd|pptx)")
+
+
+def decompose_image(
+    data: bytes | DecodedImage,
+    params: DecomposeParams,
+    *,
+    engine: Engine,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    progress: ProgressCallback | None = None,
+) -> LayerStack:
+    """Decode ``data`` (unless already decoded), decompose it with ``engine`` and check the answer.
+
+    Returns a stack of exactly ``params.num_layers`` ``H x W x 4`` ``uint8``
+    layers of the input's size, with ``bbox`` and ``empty`` recomputed from
+    each layer's alpha (so they always agree with the pixels) and the timings
+    ``decode``, ``engine`` and ``total`` in seconds added to the engine's own.
+
+    Raises :class:`~lamina.errors.InvalidImage` / :class:`ImageTooLarge` for bad
+    input and :class:`EngineError` when the engine fails or breaks its contract;
+    an unexpected exception inside the engine is wrapped in :class:`EngineError`.
+    """
+    start = time.perf_counter()
+    if isinstance(data, DecodedImage):
+        image = data
+        width, height = image.size
+        if width * height > max_pixels:
+            raise ImageTooLarge(
+                f"image is {width}x{height} = {width * height} pixels, "
+                f"over the limit of {max_pixels}"
+            )
+    else:
+        image = decode_image(data, max_pixels=max_pixels)
+    decoded = time.perf_counter()
+
+    # The engine must not modify its input; a read-only view makes a violation loud.
+    pixels = image.rgba.view()
+    pixels.flags.writeable = False
+    name = getattr(engine, "name", type(engine).__name__)
+    try:
+        stack = engine.decompose(pixels, params, progress=progress)
+    except LaminaError:
+        raise
+    except Exception as exc:
+        raise EngineError(f"engine {name!r} failed: {type(exc).__name__}: {exc}") from exc
+    finished = time.perf_counter()
+
+    _check_stack(stack, name, params.num_layers, image.rgba.shape[0], image.rgba.shape[1])
+    stack.timings.update(
+        decode=decoded - start, engine=finished - decoded, total=time.perf_counter() - start
+    )
+    return stack
+
+
+def _check_stack(stack: object, engine: str, num_layers: int, height: int, width: int) -> None:
+    """Raise :class:`EngineError` unless ``stack`` keeps the Engine contract; fix bbox/empty."""
+    if not isinstance(stack, LayerStack):
+        raise EngineError(f"engine {engine!r} returned {type(stack).__name__}, not a LayerStack")
+    if len(stack.layers) != num_layers:
+        raise EngineError(
+            f"engine {engine!r} returned {len(stack.layers)} layers; {num_layers} were asked for"
+        )
+    for i, layer in enumerate(stack.layers):
+        if not isinstance(layer, Layer):
+            raise EngineError(f"engine {engine!r}: layer {i} is {type(layer).__name__}")
+        rgba = layer.rgba
+        if not isinstance(rgba, np.ndarray) or rgba.dtype != np.uint8:
+            raise EngineError(f"engine {engine!r}: layer {i} is not a uint8 array")
+        if rgba.shape != (height, width, 4):
+            raise EngineError(
+                f"engine {engine!r}: layer {i} has shape {rgba.shape}, "
+                f"expected {(height, width, 4)}"
+            )
+        layer.bbox = alpha_bbox(rgba[..., 3])
+        layer.empty = layer.bbox is None
+
+
+def write_outputs(
+    stack: LayerStack, outdir: str | Path, *, exports: Iterable[ExportKind] = ()
+) -> list[Path]:
+    """Write the layer files, ``layers.json`` and the ``exports`` asked for into ``outdir``.
+
+    ``outdir`` is created if needed. Files a previous run left there under
+    lamina's own names (``layer_NN.*``, ``layers.*``) are removed first, so the
+    folder never mixes two runs; nothing else in it is touched. Returns the
+    written paths: layers back to front, then ``layers.json``, then exports.
+    """
+    kinds = list(dict.fromkeys(exports))
+    for kind in kinds:
+        if kind not in EXPORT_FILENAMES:
+            raise ValueError(f"unknown export {kind!r}")
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.iterdir():
+        if old.is_file() and _OUTPUT_NAME.fullmatch(old.name):
+            old.unlink()
+
+    fmt = stack.params.output_format
+    written: list[Path] = []
+    for i, layer in enumerate(stack.layers):
+        path = out / layer_filename(i, fmt)
+        path.write_bytes(encode_image(layer.rgba, fmt))
+        written.append(path)
+    path = out / MANIFEST_FILENAME
+    path.write_bytes(manifest_bytes(stack, exports=kinds))
+    written.append(path)
+    for kind in kinds:
+        path = out / EXPORT_FILENAMES[kind]
+        path.write_bytes(export_bytes(stack, kind))
+        written.append(path)
+    return written
