@@ -89,14 +89,16 @@ def to_zip(stack: LayerStack) -> bytes:
 def to_psd(stack: LayerStack) -> bytes:
     """A layered Photoshop file: one full-canvas RGBA pixel layer per layer, back to front.
 
-    Layers are RLE-compressed and named after the stack's layers; empty layers
+    Layers and the merged preview are RLE-compressed and named after the stack's layers; empty layers
     are kept (so indices match) but hidden. Canvases wider or taller than
     30,000 px are written as PSB (Photoshop's large document format), which
     psd-tools selects by itself.
     """
     from psd_tools import PSDImage
+    from psd_tools.constants import Compression
 
-    psd = PSDImage.new("RGB", stack.size, color=(255, 255, 255))
+    # RGBA document: layer alpha is stored as transparency, not as a layer mask.
+    psd = PSDImage.new("RGBA", stack.size, color=(255, 255, 255, 0), compression=Compression.RLE)
     for layer in stack.layers:
         pixel_layer = psd.create_pixel_layer(Image.fromarray(layer.rgba, "RGBA"), name=layer.name)
         if layer.empty:
