@@ -86,7 +86,9 @@ def test_psd_reads_back_with_names_order_pixels_and_composite() -> None:
     assert [layer.visible for layer in layers] == [True, True, False, True]
     for psd_layer, layer in zip(layers, stack.layers, strict=True):
         assert psd_layer.offset == (0, 0) and psd_layer.size == (40, 30)
-        assert _visible_equal(np.asarray(psd_layer.topil().convert("RGBA")), layer.rgba)
+        pixels = psd_layer.topil()
+        assert pixels is not None and pixels.mode == "RGBA"
+        assert _visible_equal(np.asarray(pixels), layer.rgba)
     expected = composite_uint8([layer.rgba for layer in stack.layers])
     merged = np.asarray(psd.composite().convert("RGBA")).astype(int)
     assert np.abs(merged - expected.astype(int)).max() <= 1
@@ -150,7 +152,8 @@ def test_pptx_for_a_tall_strip_opens() -> None:
         params=DecomposeParams(num_layers=1),
     )
     deck = Presentation(io.BytesIO(to_pptx(stack)))
-    assert deck.slide_width == INCH and deck.slide_height <= 56 * INCH
+    assert deck.slide_width == INCH
+    assert deck.slide_height is not None and deck.slide_height <= 56 * INCH
 
 
 def test_export_bytes_dispatches_and_rejects_unknown_kinds() -> None:

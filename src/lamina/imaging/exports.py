@@ -89,8 +89,8 @@ def to_zip(stack: LayerStack) -> bytes:
 def to_psd(stack: LayerStack) -> bytes:
     """A layered Photoshop file: one full-canvas RGBA pixel layer per layer, back to front.
 
-    Layers and the merged preview are RLE-compressed and named after the stack's layers; empty layers
-    are kept (so indices match) but hidden. Canvases wider or taller than
+    Layers (named after the stack's) and the merged preview are RLE-compressed;
+    empty layers are kept (so indices match) but hidden. Canvases wider or taller than
     30,000 px are written as PSB (Photoshop's large document format), which
     psd-tools selects by itself.
     """
