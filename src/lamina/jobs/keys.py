@@ -1,0 +1,156 @@
+"""API keys: created once, shown once, stored as a SHA-256 hash with a short display prefix."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import secrets
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from lamina.jobs.models import api_keys
+from lamina.jobs.store import JobStore
+
+if TYPE_CHECKING:
+    from lamina.config import Settings
+
+SECRET_PREFIX = "lam_"
+DISPLAY_CHARS = 12
+"""How much of the secret (``lam_`` included) is kept to tell keys apart in listings."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApiKey:
+    """A key as stored: never the secret itself."""
+
+    id: str
+    name: str
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @property
+    def active(self) -> bool:
+        """False once revoked."""
+        return self.revoked_at is None
+
+
+def hash_secret(secret: str) -> str:
+    """Hex SHA-256 of a secret (keys are random 256-bit tokens, so no salt or KDF is needed)."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+class KeyStore:
+    """The API keys table of a :class:`JobStore`'s database."""
+
+    def __init__(self, store: JobStore) -> None:
+        self.engine = store.engine
+
+    def create(self, name: str) -> tuple[ApiKey, str]:
+        """A new active key and its secret; the secret is not recoverable afterwards."""
+        name = name.strip()
+        if not name or len(name) > 200:
+            raise ValueError("a key name must have 1 to 200 characters")
+        secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+        stmt = (
+            sa.insert(api_keys)
+            .values(
+                id="key_" + secrets.token_hex(8),
+                name=name,
+                prefix=secret[:DISPLAY_CHARS],
+                secret_hash=hash_secret(secret),
+                created_at=datetime.now(UTC),
+            )
+            .returning(*api_keys.c)
+        )
+        with self.engine.begin() as conn:
+            return _key(conn.execute(stmt).one()), secret
+
+    def list(self) -> list[ApiKey]:
+        """Every key, oldest first, revoked ones included."""
+        stmt = sa.select(api_keys).order_by(api_keys.c.created_at, api_keys.c.id)
+        with self.engine.connect() as conn:
+            return [_key(row) for row in conn.execute(stmt)]
+
+    def revoke(self, key_id: str) -> bool:
+        """Revoke an active key; ``False`` if there is no such active key."""
+        stmt = (
+            sa.update(api_keys)
+            .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+            .values(revoked_at=datetime.now(UTC))
+        )
+        with self.engine.begin() as conn:
+            return conn.execute(stmt).rowcount == 1
+
+    def verify(self, secret: str) -> ApiKey | None:
+        """The active key whose secret this is, or ``None``.
+
+        Looked up by hash, so the time taken does not depend on how much of a guess matches.
+        """
+        if not secret.startswith(SECRET_PREFIX) or len(secret) > 200:
+            return None
+        digest = hash_secret(secret)
+        stmt = sa.select(api_keys).where(
+            api_keys.c.secret_hash == digest, api_keys.c.revoked_at.is_(None)
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(stmt).one_or_none()
+        if row is None or not hmac.compare_digest(row.secret_hash, digest):
+            return None
+        return _key(row)
+
+    def count_active(self) -> int:
+        """How many keys are not revoked (``lamina serve`` creates one when there are none)."""
+        stmt = (
+            sa.select(sa.func.count()).select_from(api_keys).where(api_keys.c.revoked_at.is_(None))
+        )
+        with self.engine.connect() as conn:
+            return int(conn.execute(stmt).scalar_one())
+
+
+def _key(row: sa.Row[Any]) -> ApiKey:
+    return ApiKey(
+        id=row.id,
+        name=row.name,
+        prefix=row.prefix,
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+def run_keys_command(settings: Settings, args: argparse.Namespace) -> int:
+    """``lamina keys create|list|revoke`` against the configured database."""
+    store = JobStore(settings.resolved_database_url)
+    try:
+        store.migrate()
+        keys = KeyStore(store)
+        if args.keys_action == "create":
+            key, secret = keys.create(args.name)
+            print(f"created {key.id} ({key.name}); the secret is shown only once:")
+            print(secret)
+            return 0
+        if args.keys_action == "list":
+            listed = keys.list()
+            if not listed:
+                print("no API keys")
+            for key in listed:
+                status = "active" if key.active else f"revoked {key.revoked_at:%Y-%m-%d %H:%M}"
+                print(
+                    f"{key.id}  {key.prefix}...  {key.created_at:%Y-%m-%d %H:%M}  "
+                    f"{status}  {key.name}"
+                )
+            return 0
+        if args.keys_action == "revoke":
+            if keys.revoke(args.key_id):
+                print(f"revoked {args.key_id}")
+                return 0
+            print(f"lamina: error: no active key {args.key_id!r}", file=sys.stderr)
+            return 1
+        raise ValueError(f"unknown keys action {args.keys_action!r}")
+    finally:
+        store.dispose()

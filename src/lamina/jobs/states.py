@@ -1,0 +1,49 @@
+"""Job states and the transitions between them (the seed API's status vocabulary).
+
+::
+
+    in_queue --claim--> in_progress --complete--> completed
+       |  ^                 |  |
+       |  +--release/reap---+  +--fail / reap (attempts used up)--> failed
+       +--cancel--> cancelled
+
+Only a queued job can be cancelled; a running one cannot (as in the seed API).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class JobState(StrEnum):
+    """Where a job is in its life; the values are the wire values of the seed API."""
+
+    IN_QUEUE = "in_queue"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        """True for the three terminal states."""
+        return self in FINISHED
+
+
+FINISHED = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED})
+
+TRANSITIONS: dict[JobState, frozenset[JobState]] = {
+    JobState.IN_QUEUE: frozenset({JobState.IN_PROGRESS, JobState.CANCELLED}),
+    JobState.IN_PROGRESS: frozenset(
+        {JobState.COMPLETED, JobState.FAILED, JobState.IN_QUEUE}  # in_queue: release or reap
+    ),
+    JobState.COMPLETED: frozenset(),
+    JobState.FAILED: frozenset(),
+    JobState.CANCELLED: frozenset(),
+}
+"""Every allowed ``from -> to``; the store's guarded statements never leave this graph."""
+
+
+def can_transition(source: JobState, target: JobState) -> bool:
+    """Whether ``source -> target`` is an allowed transition."""
+    return target in TRANSITIONS[source]

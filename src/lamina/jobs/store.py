@@ -1,0 +1,474 @@
+"""The durable job queue: one SQL table, every claim and state change ONE guarded statement.
+
+The same code runs on SQLite (WAL mode, the default; one machine) and PostgreSQL (many
+machines; claims use ``SELECT ... FOR UPDATE SKIP LOCKED``). A statement of the form
+``UPDATE ... WHERE id = ? AND state IN (...)`` either wins or changes nothing, so a cancel and a
+claim, or two claims, can never both win, and a worker that lost its lease can no longer
+complete or fail the job.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from lamina.errors import JobNotFound
+from lamina.jobs.models import jobs, workers
+from lamina.jobs.states import FINISHED, JobState
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+DURATION_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
+"""Upper bounds (seconds) of the job run-time histogram that :meth:`JobStore.stats` reports."""
+MAX_ERROR_CHARS = 2000
+_ADVISORY_LOCK_KEY = 0x6C616D696E61  # "lamina"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Job:
+    """A snapshot of one job row. ``params`` is ``DecomposeParams.to_dict()`` plus
+    ``"image_url"``; ``result`` is written by the worker that completed it."""
+
+    id: str
+    seq: int
+    owner: str
+    model_id: str
+    state: JobState
+    params: dict[str, Any]
+    input_key: str | None
+    input_url: str | None
+    progress: float
+    attempts: int
+    worker_id: str | None
+    lease_expires_at: datetime | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+    result: dict[str, Any] | None
+
+
+def normalize_database_url(url: str) -> str:
+    """``postgresql://`` -> the psycopg 3 driver; anything else unchanged."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class JobStore:
+    """Jobs, workers and API keys in one database (``JobStore(settings.resolved_database_url)``).
+
+    Thread-safe; share one per process. Call :meth:`migrate` once at start-up (safe from several
+    processes at the same time).
+    """
+
+    def __init__(self, database_url: str, *, worker_ttl_s: float = 120.0) -> None:
+        self.url = sa.make_url(normalize_database_url(database_url))
+        self.worker_ttl_s = worker_ttl_s
+        """A worker not seen for this long no longer counts as alive."""
+        if self.url.get_backend_name() == "sqlite":
+            db = self.url.database
+            if not db or db == ":memory:":
+                raise ValueError("the job store needs a SQLite file, not an in-memory database")
+            Path(db).parent.mkdir(parents=True, exist_ok=True)
+            self.engine: Engine = sa.create_engine(
+                self.url, connect_args={"check_same_thread": False, "timeout": 30.0}
+            )
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        else:
+            self.engine = sa.create_engine(self.url, pool_pre_ping=True)
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
+
+    def dispose(self) -> None:
+        """Close pooled connections (before a fork, and at exit)."""
+        self.engine.dispose()
+
+    # -- schema -------------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision, holding a cross-process lock."""
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        with self._migration_lock(), self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK_KEY})
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+
+    @contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        """SQLite: an exclusive lock file next to the database (PostgreSQL locks in SQL)."""
+        if self.dialect != "sqlite":
+            yield
+            return
+        lock_path = f"{self.url.database}.migrate.lock"
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    # -- the API side -------------------------------------------------------------------
+
+    def submit(
+        self,
+        *,
+        owner: str,
+        model_id: str,
+        params: Mapping[str, Any],
+        input_key: str | None = None,
+        input_url: str | None = None,
+    ) -> Job:
+        """Queue a job at the back of the queue."""
+        if (input_key is None) == (input_url is None):
+            raise ValueError("give exactly one of input_key and input_url")
+        stmt = (
+            sa.insert(jobs)
+            .values(
+                id=uuid.uuid4().hex,
+                owner=owner,
+                model_id=model_id,
+                state=JobState.IN_QUEUE.value,
+                params=dict(params),
+                input_key=input_key,
+                input_url=input_url,
+                progress=0.0,
+                attempts=0,
+                created_at=_now(),
+            )
+            .returning(*jobs.c)
+        )
+        with self.engine.begin() as conn:
+            return _job(conn.execute(stmt).one())
+
+    def get(self, job_id: str, *, owner: str | None = None) -> Job:
+        """The job, or :class:`JobNotFound` (also when ``owner`` is given and differs)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).one_or_none()
+        if row is None or (owner is not None and row.owner != owner):
+            raise JobNotFound(f"no job {job_id!r}")
+        return _job(row)
+
+    def queue_position(self, job: Job) -> int:
+        """Jobs ahead of ``job`` in the queue (0 when it is next or no longer queued).
+
+        An index range count on ``(state, seq)``: it reads only the index entries ahead of
+        the job, never the table.
+        """
+        if job.state is not JobState.IN_QUEUE:
+            return 0
+        stmt = (
+            sa.select(sa.func.count())
+            .select_from(jobs)
+            .where(jobs.c.state == JobState.IN_QUEUE.value, jobs.c.seq < job.seq)
+        )
+        with self.engine.connect() as conn:
+            return int(conn.execute(stmt).scalar_one())
+
+    def cancel(
+        self, job_id: str, *, owner: str | None
+    ) -> tuple[Job, Literal["cancelled", "not_cancellable"]]:
+        """Cancel a queued job (idempotent); a running or finished one is ``not_cancellable``.
+
+        Raises :class:`JobNotFound` for an unknown job or another owner's.
+        """
+        where = [jobs.c.id == job_id, jobs.c.state == JobState.IN_QUEUE.value]
+        if owner is not None:
+            where.append(jobs.c.owner == owner)
+        stmt = (
+            sa.update(jobs)
+            .where(*where)
+            .values(state=JobState.CANCELLED.value, finished_at=_now())
+            .returning(*jobs.c)
+        )
+        with self.engine.begin() as conn:
+            row = conn.execute(stmt).one_or_none()
+        if row is not None:
+            return _job(row), "cancelled"
+        job = self.get(job_id, owner=owner)
+        return job, "cancelled" if job.state is JobState.CANCELLED else "not_cancellable"
+
+    # -- the worker side ----------------------------------------------------------------
+
+    def claim(self, worker_id: str, *, lease_s: float) -> Job | None:
+        """Take the oldest queued job, or ``None``; counts one attempt."""
+        now = _now()
+        oldest = (
+            sa.select(jobs.c.seq)
+            .where(jobs.c.state == JobState.IN_QUEUE.value)
+            .order_by(jobs.c.seq)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        stmt = (
+            sa.update(jobs)
+            .where(jobs.c.seq == oldest, jobs.c.state == JobState.IN_QUEUE.value)
+            .values(
+                state=JobState.IN_PROGRESS.value,
+                worker_id=worker_id,
+                attempts=jobs.c.attempts + 1,
+                progress=0.0,
+                started_at=now,
+                started_ts=now.timestamp(),
+                lease_expires_at=now + timedelta(seconds=lease_s),
+            )
+            .returning(*jobs.c)
+        )
+        with self.engine.begin() as conn:
+            row = conn.execute(stmt).one_or_none()
+        return None if row is None else _job(row)
+
+    def heartbeat(
+        self, job_id: str, worker_id: str, *, lease_s: float, progress: float | None = None
+    ) -> bool:
+        """Extend the lease (and record progress); ``False`` means the job is no longer ours."""
+        values: dict[str, Any] = {"lease_expires_at": _now() + timedelta(seconds=lease_s)}
+        if progress is not None:
+            values["progress"] = min(max(float(progress), 0.0), 1.0)
+        return self._guarded(job_id, worker_id, values)
+
+    def complete(self, job_id: str, worker_id: str, result: Mapping[str, Any]) -> bool:
+        """Mark our running job completed with ``result``; ``False`` if it is no longer ours."""
+        now = _now()
+        return self._guarded(
+            job_id,
+            worker_id,
+            {
+                "state": JobState.COMPLETED.value,
+                "result": dict(result),
+                "progress": 1.0,
+                "finished_at": now,
+                "run_s": now.timestamp() - jobs.c.started_ts,
+                "lease_expires_at": None,
+            },
+        )
+
+    def fail(self, job_id: str, worker_id: str, error: str) -> bool:
+        """Mark our running job failed with a readable ``error``."""
+        now = _now()
+        return self._guarded(
+            job_id,
+            worker_id,
+            {
+                "state": JobState.FAILED.value,
+                "error": error[:MAX_ERROR_CHARS],
+                "finished_at": now,
+                "run_s": now.timestamp() - jobs.c.started_ts,
+                "lease_expires_at": None,
+            },
+        )
+
+    def release(self, job_id: str, worker_id: str) -> bool:
+        """Put our running job back at its place in the queue without counting the attempt."""
+        return self._guarded(
+            job_id,
+            worker_id,
+            {
+                "state": JobState.IN_QUEUE.value,
+                "worker_id": None,
+                "attempts": jobs.c.attempts - 1,
+                "progress": 0.0,
+                "started_at": None,
+                "started_ts": None,
+                "lease_expires_at": None,
+            },
+        )
+
+    def _guarded(self, job_id: str, worker_id: str, values: dict[str, Any]) -> bool:
+        stmt = (
+            sa.update(jobs)
+            .where(
+                jobs.c.id == job_id,
+                jobs.c.worker_id == worker_id,
+                jobs.c.state == JobState.IN_PROGRESS.value,
+            )
+            .values(**values)
+        )
+        with self.engine.begin() as conn:
+            return conn.execute(stmt).rowcount == 1
+
+    def reap_expired(self, *, max_attempts: int) -> int:
+        """Requeue running jobs whose lease expired (their worker died); fail those that used
+        ``max_attempts`` attempts. Returns how many jobs were requeued or failed."""
+        now = _now()
+        expired = [
+            jobs.c.state == JobState.IN_PROGRESS.value,
+            jobs.c.lease_expires_at < now,
+        ]
+        give_up = (
+            sa.update(jobs)
+            .where(*expired, jobs.c.attempts >= max_attempts)
+            .values(
+                state=JobState.FAILED.value,
+                error=f"the worker running this job stopped responding {max_attempts} "
+                "time(s); giving up",
+                finished_at=now,
+                lease_expires_at=None,
+            )
+        )
+        requeue = (
+            sa.update(jobs)
+            .where(*expired, jobs.c.attempts < max_attempts)
+            .values(
+                state=JobState.IN_QUEUE.value,
+                worker_id=None,
+                progress=0.0,
+                started_at=None,
+                started_ts=None,
+                lease_expires_at=None,
+            )
+        )
+        with self.engine.begin() as conn:
+            return conn.execute(give_up).rowcount + conn.execute(requeue).rowcount
+
+    # -- workers registry ---------------------------------------------------------------
+
+    def register_worker(self, worker_id: str) -> None:
+        """Record a worker as alive (call again with :meth:`worker_seen`)."""
+        now = _now()
+        stmt = sa.insert(workers).values(
+            id=worker_id,
+            hostname=socket.gethostname()[:255],
+            pid=os.getpid(),
+            started_at=now,
+            last_seen=now,
+        )
+        with self.engine.begin() as conn:
+            conn.execute(stmt)
+
+    def worker_seen(self, worker_id: str, *, job_id: str | None) -> None:
+        """Refresh a worker's heartbeat and the job it is running."""
+        stmt = (
+            sa.update(workers)
+            .where(workers.c.id == worker_id)
+            .values(last_seen=_now(), job_id=job_id)
+        )
+        with self.engine.begin() as conn:
+            conn.execute(stmt)
+
+    def unregister_worker(self, worker_id: str) -> None:
+        """Forget a worker that stopped cleanly."""
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(workers).where(workers.c.id == worker_id))
+
+    # -- monitoring and retention -------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """Numbers for ``/metrics``: ``queue_depth``, ``states`` (count per state),
+        ``workers_alive``, ``oldest_queued_s`` and the run-time histogram of completed
+        jobs (``duration_buckets``: cumulative ``[(le, count)]``, ``duration_sum``,
+        ``duration_count``)."""
+        now = _now()
+        completed = jobs.c.state == JobState.COMPLETED.value
+        bucket_cols = [
+            sa.func.coalesce(sa.func.sum(sa.case((jobs.c.run_s <= le, 1), else_=0)), 0)
+            for le in DURATION_BUCKETS
+        ]
+        with self.engine.connect() as conn:
+            counts: dict[str, int] = dict(
+                conn.execute(sa.select(jobs.c.state, sa.func.count()).group_by(jobs.c.state)).all()
+            )
+            hist = conn.execute(
+                sa.select(
+                    sa.func.count(),
+                    sa.func.coalesce(sa.func.sum(jobs.c.run_s), 0.0),
+                    *bucket_cols,
+                ).where(completed, jobs.c.run_s.is_not(None))
+            ).one()
+            alive = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(workers)
+                .where(workers.c.last_seen >= now - timedelta(seconds=self.worker_ttl_s))
+            ).scalar_one()
+            oldest = conn.execute(
+                sa.select(jobs.c.created_at)
+                .where(jobs.c.state == JobState.IN_QUEUE.value)
+                .order_by(jobs.c.seq)
+                .limit(1)
+            ).scalar_one_or_none()
+        states = {state.value: int(counts.get(state.value, 0)) for state in JobState}
+        return {
+            "queue_depth": states[JobState.IN_QUEUE.value],
+            "states": states,
+            "workers_alive": int(alive),
+            "oldest_queued_s": 0.0 if oldest is None else (now - oldest).total_seconds(),
+            "duration_buckets": [
+                (le, int(n)) for le, n in zip(DURATION_BUCKETS, hist[2:], strict=True)
+            ],
+            "duration_sum": float(hist[1]),
+            "duration_count": int(hist[0]),
+        }
+
+    def purge_before(self, before: datetime) -> list[Job]:
+        """Delete finished jobs that finished before ``before`` and workers not seen since;
+        returns the deleted jobs so the caller can delete their files."""
+        finished = [state.value for state in FINISHED]
+        stmt = (
+            sa.delete(jobs)
+            .where(jobs.c.state.in_(finished), jobs.c.finished_at < before)
+            .returning(*jobs.c)
+        )
+        with self.engine.begin() as conn:
+            rows = conn.execute(stmt).all()
+            conn.execute(sa.delete(workers).where(workers.c.last_seen < before))
+        return [_job(row) for row in rows]
+
+
+def _job(row: sa.Row[Any]) -> Job:
+    return Job(
+        id=row.id,
+        seq=int(row.seq),
+        owner=row.owner,
+        model_id=row.model_id,
+        state=JobState(row.state),
+        params=dict(row.params),
+        input_key=row.input_key,
+        input_url=row.input_url,
+        progress=float(row.progress),
+        attempts=int(row.attempts),
+        worker_id=row.worker_id,
+        lease_expires_at=row.lease_expires_at,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        error=row.error,
+        result=None if row.result is None else dict(row.result),
+    )
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    """WAL lets readers run beside the one writer; a busy timeout queues writers."""
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def new_worker_id() -> str:
+    """``host:pid:random``, unique across the fleet."""
+    return f"{socket.gethostname()[:80]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"

@@ -1,0 +1,46 @@
+"""Where job inputs and outputs live: a local directory (default) or an S3-compatible bucket.
+
+:func:`open_storage` picks the backend from :attr:`Settings.resolved_storage`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lamina.storage.base import InvalidKey, ObjectNotFound, Storage, check_key, check_prefix
+from lamina.storage.local import SECRET_FILE, LocalStorage, load_or_create_secret
+from lamina.storage.s3 import S3Storage, parse_s3_location
+
+if TYPE_CHECKING:
+    from lamina.config import Settings
+
+__all__ = [
+    "InvalidKey",
+    "LocalStorage",
+    "ObjectNotFound",
+    "S3Storage",
+    "Storage",
+    "check_key",
+    "check_prefix",
+    "open_storage",
+]
+
+
+def open_storage(settings: Settings) -> Storage:
+    """The configured backend. Local storage signs URLs with a secret kept in the data dir."""
+    location = settings.resolved_storage
+    if location.startswith("s3://"):
+        import boto3
+
+        bucket, prefix = parse_s3_location(location)
+        client = boto3.client(
+            "s3",
+            endpoint_url=settings.s3_endpoint_url,
+            region_name=settings.s3_region,
+            aws_access_key_id=settings.s3_access_key_id,
+            aws_secret_access_key=settings.s3_secret_access_key,
+        )
+        return S3Storage(client, bucket, prefix)
+    secret = load_or_create_secret(Path(settings.data_dir).resolve() / SECRET_FILE)
+    return LocalStorage(Path(location), secret)
