@@ -1,0 +1,1 @@
+"""Benchmarks: the synthetic-design generator, the LayerD metric, baselines and their runners."""
