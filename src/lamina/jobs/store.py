@@ -58,6 +58,11 @@ class Job:
     result: dict[str, Any] | None
 
 
+def output_prefix(job_id: str) -> str:
+    """Storage prefix of a job's outputs (layers, ``layers.json`` and exports)."""
+    return f"jobs/{job_id}/"
+
+
 def normalize_database_url(url: str) -> str:
     """``postgresql://`` -> the psycopg 3 driver; anything else unchanged."""
     if url.startswith(("postgresql://", "postgres://")):

@@ -1,0 +1,273 @@
+"""The worker: claim a job, run it with a live lease, store the outputs, record the outcome.
+
+Execution is kept apart from bookkeeping (as in cog): :class:`Worker` runs each job in an
+executor thread while the calling thread watches the lease and the stop signal, so a long
+engine call never lets the lease lapse, and a stop request either lets the job finish within
+``grace_s`` or hands it back to the queue.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from lamina.config import Settings
+from lamina.engines.base import Engine
+from lamina.errors import LaminaError
+from lamina.jobs.retention import purge_expired
+from lamina.jobs.store import Job, JobStore, new_worker_id, output_prefix
+from lamina.storage import Storage
+from lamina.types import DecomposeParams
+
+log = logging.getLogger(__name__)
+
+EngineFactory = Callable[[], Engine]
+_PARAM_NAMES = frozenset(f.name for f in dataclasses.fields(DecomposeParams))
+
+
+class _Abandoned(Exception):
+    """Raised in the engine's progress callback once the job is no longer ours."""
+
+
+@dataclasses.dataclass
+class _Outcome:
+    result: dict[str, Any] | None = None
+    error: str | None = None
+
+
+def error_message(exc: BaseException) -> str:
+    """What a failed job tells its user: lamina's own messages as they are, the rest by kind."""
+    if isinstance(exc, LaminaError):
+        return str(exc) or type(exc).__name__
+    if isinstance(exc, MemoryError):
+        return "out of memory while processing this image; try a smaller image or fewer layers"
+    if type(exc).__name__ == "OutOfMemoryError":  # torch.cuda.OutOfMemoryError
+        return "out of GPU memory while processing this image; try a smaller image"
+    return f"internal error: {type(exc).__name__}"
+
+
+class Worker:
+    """Runs jobs from ``store`` one at a time with the engine ``engine_factory`` builds.
+
+    ``heartbeat_s`` is how often the lease is renewed (default: a third of the lease);
+    ``grace_s`` is how long a stop request waits for the running job before releasing it.
+    """
+
+    def __init__(
+        self,
+        store: JobStore,
+        storage: Storage,
+        engine_factory: EngineFactory,
+        settings: Settings,
+        *,
+        worker_id: str | None = None,
+        poll_s: float = 0.5,
+        heartbeat_s: float | None = None,
+        grace_s: float = 20.0,
+        progress_every_s: float = 1.0,
+        purge_every_s: float = 3600.0,
+    ) -> None:
+        self.store = store
+        self.storage = storage
+        self.engine_factory = engine_factory
+        self.settings = settings
+        self.id = worker_id or new_worker_id()
+        self.poll_s = poll_s
+        self.heartbeat_s = heartbeat_s if heartbeat_s is not None else settings.lease_s / 3
+        self.grace_s = grace_s
+        self.progress_every_s = progress_every_s
+        self.purge_every_s = purge_every_s
+        self.engine: Engine | None = None
+        self.hurry = threading.Event()
+        """Set (e.g. on a second SIGTERM) to release the running job at once."""
+
+    def setup(self) -> None:
+        """Build and warm up the engine before the first claim, so a worker that cannot run
+        jobs never takes one."""
+        if self.engine is None:
+            self.engine = self.engine_factory()
+            self.engine.warm_up()
+
+    def run(self, stop: threading.Event, *, max_jobs: int | None = None) -> int:
+        """Claim and run jobs until ``stop`` is set or ``max_jobs`` ran; returns jobs run."""
+        self.setup()
+        self.store.register_worker(self.id)
+        done = 0
+        next_reap = next_purge = 0.0
+        try:
+            while not stop.is_set() and (max_jobs is None or done < max_jobs):
+                now = time.monotonic()
+                try:
+                    if now >= next_reap:
+                        self.store.reap_expired(max_attempts=self.settings.max_attempts)
+                        self.store.worker_seen(self.id, job_id=None)
+                        next_reap = now + self.heartbeat_s
+                    if now >= next_purge:
+                        before = datetime.now(UTC) - timedelta(days=self.settings.retention_days)
+                        purge_expired(self.store, self.storage, before=before)
+                        next_purge = now + self.purge_every_s
+                    job = self.store.claim(self.id, lease_s=self.settings.lease_s)
+                except Exception:  # the database is down or busy: wait and try again
+                    log.exception("worker %s: job store error; retrying", self.id)
+                    stop.wait(min(30.0, self.poll_s * 10))
+                    continue
+                if job is None:
+                    stop.wait(self.poll_s)
+                    continue
+                self.process(job, stop)
+                done += 1
+        finally:
+            try:
+                self.store.unregister_worker(self.id)
+            except Exception:
+                log.exception("worker %s: could not unregister", self.id)
+        return done
+
+    def process(self, job: Job, stop: threading.Event) -> None:
+        """Run a claimed job to its end: completed, failed, or released back to the queue."""
+        log.info("worker %s: job %s (attempt %d)", self.id, job.id, job.attempts)
+        abandoned = threading.Event()
+        outcome = _Outcome()
+        last_progress = [0.0, time.monotonic()]  # value, when last sent
+
+        def progress(fraction: float) -> None:
+            if abandoned.is_set():
+                raise _Abandoned()
+            last_progress[0] = fraction
+            now = time.monotonic()
+            if now - last_progress[1] >= self.progress_every_s:
+                last_progress[1] = now
+                if not self.store.heartbeat(
+                    job.id, self.id, lease_s=self.settings.lease_s, progress=fraction
+                ):
+                    abandoned.set()
+                    raise _Abandoned()
+
+        def execute() -> None:
+            try:
+                outcome.result = self.execute(job, progress)
+            except _Abandoned:
+                pass
+            except BaseException as exc:
+                outcome.error = error_message(exc)
+                if not isinstance(exc, LaminaError):
+                    log.exception("worker %s: job %s failed", self.id, job.id)
+                _free_gpu_memory()
+
+        thread = threading.Thread(target=execute, name=f"job-{job.id}", daemon=True)
+        thread.start()
+        self.store.worker_seen(self.id, job_id=job.id)
+        next_beat = time.monotonic() + self.heartbeat_s
+        deadline: float | None = None
+        while thread.is_alive():
+            thread.join(0.1)
+            now = time.monotonic()
+            if stop.is_set() and deadline is None:
+                deadline = now + self.grace_s
+            if self.hurry.is_set() or (deadline is not None and now >= deadline):
+                abandoned.set()
+                released = self.store.release(job.id, self.id)
+                log.warning("worker %s: stopping; job %s released=%s", self.id, job.id, released)
+                return
+            if now >= next_beat:
+                next_beat = now + self.heartbeat_s
+                try:
+                    alive = self.store.heartbeat(
+                        job.id, self.id, lease_s=self.settings.lease_s, progress=last_progress[0]
+                    )
+                    self.store.worker_seen(self.id, job_id=job.id)
+                except Exception:  # keep working; the next beat may get through
+                    log.exception("worker %s: heartbeat failed", self.id)
+                    continue
+                if not alive:
+                    log.warning("worker %s: lost the lease of job %s", self.id, job.id)
+                    abandoned.set()
+                    return
+        if abandoned.is_set():
+            return
+        if outcome.result is not None:
+            recorded = self.store.complete(job.id, self.id, outcome.result)
+        else:
+            recorded = self.store.fail(job.id, self.id, outcome.error or "internal error")
+        if not recorded:
+            log.warning("worker %s: job %s was no longer ours at the end", self.id, job.id)
+
+    def execute(self, job: Job, progress: Callable[[float], None]) -> dict[str, Any]:
+        """Input bytes -> layers -> stored files; returns the job's ``result``."""
+        from lamina.imaging.codec import MEDIA_TYPES, encode_image
+        from lamina.imaging.exports import (
+            EXPORT_FILENAMES,
+            EXPORT_KINDS,
+            EXPORT_MEDIA_TYPES,
+            MANIFEST_FILENAME,
+            export_bytes,
+            layer_filename,
+            manifest,
+        )
+        from lamina.pipeline import decompose_image
+
+        if self.engine is None:
+            raise RuntimeError("Worker.setup() was not called")
+        start = time.perf_counter()
+        if job.input_key is not None:
+            data = self.storage.get(job.input_key)
+        elif job.input_url is not None:
+            from lamina.fetch import fetch_image
+
+            data = fetch_image(job.input_url, self.settings)
+        else:
+            raise LaminaError("the job has no input image")
+        fetched = time.perf_counter()
+        params = DecomposeParams(**{k: v for k, v in job.params.items() if k in _PARAM_NAMES})
+        stack = decompose_image(
+            data,
+            params,
+            engine=self.engine,
+            max_pixels=self.settings.max_pixels,
+            progress=progress,
+        )
+        decomposed = time.perf_counter()
+        prefix = output_prefix(job.id)
+        fmt = params.output_format
+        layers = []
+        for i, layer in enumerate(stack.layers):
+            key = prefix + layer_filename(i, fmt)
+            self.storage.put(key, encode_image(layer.rgba, fmt), MEDIA_TYPES[fmt])
+            layers.append(key)
+        exports = {}
+        for kind in EXPORT_KINDS:
+            key = prefix + EXPORT_FILENAMES[kind]
+            self.storage.put(key, export_bytes(stack, kind), EXPORT_MEDIA_TYPES[kind])
+            exports[kind] = key
+        metadata = manifest(stack, exports=EXPORT_KINDS)
+        timings = dict(stack.timings)
+        timings.update(fetch=fetched - start, store=time.perf_counter() - decomposed)
+        metadata["timings"] = timings
+        self.storage.put(
+            prefix + MANIFEST_FILENAME,
+            (json.dumps(metadata, indent=2) + "\n").encode(),
+            "application/json",
+        )
+        return {
+            "layers": layers,
+            "exports": exports,
+            "manifest": prefix + MANIFEST_FILENAME,
+            "metadata": metadata,
+            "engine": stack.engine,
+            "seed": params.seed,
+            "timings": timings,
+        }
+
+
+def _free_gpu_memory() -> None:
+    """After a failure, give cached CUDA memory back so the next job starts clean."""
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
