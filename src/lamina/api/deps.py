@@ -1,0 +1,37 @@
+"""FastAPI dependencies as ``Annotated`` aliases: the service, the caller and the base URL."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from lamina.api.service import ApiService, Caller
+
+
+def get_service(request: Request) -> ApiService:
+    """The service that :func:`lamina.api.app.create_app` attached to the app."""
+    service: ApiService = request.app.state.service
+    return service
+
+
+ServiceDep = Annotated[ApiService, Depends(get_service)]
+
+
+def get_caller(
+    service: ServiceDep,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Caller:
+    """The authenticated caller (401001 without a valid key, 429001 over the rate limit)."""
+    return service.authenticate(authorization)
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+def get_base_url(request: Request, service: ServiceDep) -> str:
+    """The base of the absolute URLs in answers: ``public_url`` or where the request came."""
+    return service.settings.public_url or str(request.base_url)
+
+
+BaseUrlDep = Annotated[str, Depends(get_base_url)]

@@ -1,0 +1,91 @@
+"""The one place that turns exceptions into HTTP answers (as LitServe does).
+
+Every answer is JSON ``{"error_code", "error_message", "detail"}`` with the
+matching HTTP status. Bad input of any kind gets a 4xx; only a genuine bug gets
+500001, with its details logged and not shown.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from lamina.api.exceptions import ApiError, RateLimited
+from lamina.errors import (
+    EngineUnavailable,
+    ImageTooLarge,
+    InvalidImage,
+    InvalidParams,
+    JobNotFound,
+    LaminaError,
+)
+from lamina.fetch import UnsafeURL
+
+log = logging.getLogger("lamina.api")
+
+# LaminaErrors raised below the service, most specific first: (class, status, code)
+_LAMINA_ERRORS: list[tuple[type[LaminaError], int, int]] = [
+    (ImageTooLarge, 413, 413001),
+    (InvalidImage, 400, 400001),
+    (UnsafeURL, 400, 400001),
+    (InvalidParams, 422, 422001),
+    (JobNotFound, 404, 404001),
+    (EngineUnavailable, 503, 503001),
+]
+
+
+def error_body(code: int, message: str, detail: Any = None) -> dict[str, Any]:
+    """The JSON body of every error answer."""
+    return {"error_code": code, "error_message": message, "detail": detail}
+
+
+def answer_for(exc: Exception) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """``(status, body, headers)`` for any exception."""
+    if isinstance(exc, ApiError):
+        headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, RateLimited) else {}
+        return exc.status, error_body(exc.code, exc.message, exc.detail), headers
+    if isinstance(exc, RequestValidationError):
+        errors = exc.errors()
+        if any(err.get("type") == "json_invalid" for err in errors):
+            return 400, error_body(400001, "the request body is not valid JSON"), {}
+        return 422, _validation_body(errors), {}
+    if isinstance(exc, StarletteHTTPException):
+        code = exc.status_code * 1000 + 1
+        return exc.status_code, error_body(code, str(exc.detail)), dict(exc.headers or {})
+    if isinstance(exc, LaminaError):
+        for cls, status, code in _LAMINA_ERRORS:
+            if isinstance(exc, cls):
+                return status, error_body(code, str(exc)), {}
+    log.exception("internal error", exc_info=exc)
+    return 500, error_body(500001, "internal server error; the request was not processed"), {}
+
+
+def _validation_body(errors: Any) -> dict[str, Any]:
+    """422001 naming each offending field (``body.num_layers``) and what is wrong with it."""
+    detail = []
+    for err in errors:
+        loc = [str(part) for part in err.get("loc", ())]
+        field = ".".join(loc[1:] if loc and loc[0] == "body" else loc) or "body"
+        detail.append(
+            {"field": field, "message": err.get("msg", "invalid"), "type": err.get("type")}
+        )
+    names = ", ".join(d["field"] for d in detail)
+    return error_body(422001, f"the request does not match the input schema: {names}", detail)
+
+
+async def _handle(request: Request, exc: Exception) -> JSONResponse:
+    status, body, headers = answer_for(exc)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every exception through :func:`answer_for`."""
+    app.add_exception_handler(RequestValidationError, _handle)
+    app.add_exception_handler(StarletteHTTPException, _handle)
+    app.add_exception_handler(LaminaError, _handle)
+    app.add_exception_handler(Exception, _handle)

@@ -1,0 +1,1 @@
+"""One small module of routes per resource; :mod:`lamina.api.app` includes their routers."""

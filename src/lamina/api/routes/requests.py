@@ -1,0 +1,32 @@
+"""``/v1/requests/{request_id}/...``: status, result and cancel of one request."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from lamina.api.deps import BaseUrlDep, CallerDep, ServiceDep
+from lamina.api.schemas import CancelResponse, ResultResponse, StatusResponse
+
+router = APIRouter(prefix="/v1/requests", tags=["requests"])
+
+
+@router.get("/{request_id}/status", response_model_exclude_none=True)
+def status(
+    request_id: str, service: ServiceDep, caller: CallerDep, base_url: BaseUrlDep
+) -> StatusResponse:
+    """State of the request; ``queue_position`` while queued, ``progress`` while running."""
+    return service.status(caller, request_id, base_url=base_url)
+
+
+@router.get("/{request_id}/result")
+def result(
+    request_id: str, service: ServiceDep, caller: CallerDep, base_url: BaseUrlDep
+) -> ResultResponse:
+    """Layer URLs (back to front), exports and metadata once completed; else the state."""
+    return service.result(caller, request_id, base_url=base_url)
+
+
+@router.post("/{request_id}/cancel")
+def cancel(request_id: str, service: ServiceDep, caller: CallerDep) -> CancelResponse:
+    """Cancel a queued request; ``outcome`` is ``not_cancellable`` once it has started."""
+    return service.cancel(caller, request_id)

@@ -1,0 +1,194 @@
+"""Wire schemas of the HTTP API: what clients send and what the server answers.
+
+Pydantic only (no FastAPI, no server code), so :mod:`lamina.client` can import
+them. The request and response shapes follow the hosted Qwen-Image-Layered API
+(RunComfy); lamina's additions are optional fields that a client of the hosted
+API can ignore. Responses accept unknown fields, so the client also reads
+answers from servers newer than itself.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Status = Literal["in_queue", "in_progress", "completed", "cancelled", "failed"]
+DEFAULT_MODEL = "qwen/qwen-image-layered"
+
+StrictInt = Annotated[int, Field(strict=True)]
+
+
+class SubmitRequest(BaseModel):
+    """The seed's input schema (defaults, bounds and enum) plus lamina's ``resolution``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    image_url: str = Field(
+        title="Image",
+        description="The URL of the input image: https/http, a data: URI, or a URL "
+        "returned by POST /v1/files.",
+        min_length=1,
+    )
+    prompt: str | None = Field(default=None, title="Prompt")
+    negative_prompt: str | None = Field(
+        default=None,
+        title="Negative Prompt",
+        description="The negative prompt to generate an image from.",
+    )
+    num_inference_steps: StrictInt = Field(
+        default=28,
+        ge=1,
+        le=50,
+        title="Number of Inference Steps",
+        description="The number of inference steps to perform.",
+    )
+    guidance_scale: Annotated[float, Field(strict=True)] = Field(
+        default=5.0,
+        ge=1,
+        le=20,
+        title="Guidance Scale",
+        description="The guidance scale to use for the image generation.",
+    )
+    seed: StrictInt = Field(default=0, ge=-(2**63), le=2**63 - 1, title="Seed")
+    num_layers: StrictInt = Field(
+        default=4,
+        ge=1,
+        le=10,
+        title="Number of Layers",
+        description="The number of layers to generate.",
+    )
+    output_format: Literal["png", "webp"] = Field(
+        default="png", title="Output Format", description="The format of the generated image."
+    )
+    resolution: Literal[640, 1024] | None = Field(
+        default=None,
+        title="Resolution",
+        description="Working resolution of the qwen engine (lamina extension); "
+        "default: the server's setting.",
+    )
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class SubmitResponse(_Answer):
+    """Where to follow a newly queued request."""
+
+    request_id: str
+    status_url: str
+    result_url: str
+    cancel_url: str
+
+
+class StatusResponse(_Answer):
+    """A request's state; ``queue_position`` while queued, ``progress`` (0..1) while running."""
+
+    request_id: str
+    status: Status | str
+    status_url: str | None = None
+    result_url: str | None = None
+    queue_position: int | None = None
+    progress: float | None = None
+
+
+class LayerInfo(_Answer):
+    """One output layer: its URL and what the engine knows about it (lamina extension)."""
+
+    index: int
+    url: str
+    name: str | None = None
+    kind: str | None = None
+    bbox: list[int] | None = None
+    empty: bool = False
+
+
+class ResultOutput(_Answer):
+    """``images`` is the seed's field (layer URLs back to front); the rest is lamina's."""
+
+    images: list[str] = Field(default_factory=list)
+    layers: list[LayerInfo] | None = None
+    exports: dict[str, str] | None = None
+    """Format (``zip``, ``psd``, ``pptx``, ``json``) -> signed URL."""
+    width: int | None = None
+    height: int | None = None
+
+
+class ResultResponse(_Answer):
+    """The outputs once completed; before that, the current state with ``output`` null."""
+
+    request_id: str
+    status: Status | str
+    output: ResultOutput | None = None
+    created_at: str | None = None
+    finished_at: str | None = None
+    error: str | None = None
+    engine: str | None = None
+    seed: int | None = None
+    timings: dict[str, float] | None = None
+    parameters: dict[str, Any] | None = None
+
+
+class CancelResponse(_Answer):
+    """``outcome`` is ``cancelled`` for a job that was queued, ``not_cancellable`` otherwise."""
+
+    request_id: str
+    status: Status | str
+    outcome: Literal["cancelled", "not_cancellable"] | str
+
+
+class ModelInfo(_Answer):
+    """A served model, the engine behind it and its schemas."""
+
+    id: str
+    name: str
+    description: str
+    engine: str
+    input_schema: dict[str, Any]
+    output_schema: dict[str, Any]
+
+
+class ModelList(_Answer):
+    models: list[ModelInfo]
+
+
+class FileUploadResponse(_Answer):
+    """An uploaded input image; ``url`` works as ``image_url`` until ``expires_at``."""
+
+    url: str
+    key: str
+    size: int
+    content_type: str
+    expires_at: str
+
+
+class ErrorResponse(_Answer):
+    """Every error: a six-digit code (HTTP status then a sequence number), a readable
+    message and, for schema violations, one entry per offending field."""
+
+    error_code: int
+    error_message: str
+    detail: Any = None
+
+
+OUTPUT_SCHEMA: dict[str, Any] = {
+    "output": {
+        "type": "object",
+        "properties": {
+            "images": {
+                "type": "array",
+                "description": "layer URLs, back to front (layer 0 is the background)",
+                "items": {"type": "string", "format": "uri"},
+            },
+            "layers": {
+                "type": "array",
+                "description": "per-layer url, name, kind, bbox, empty (lamina extension)",
+            },
+            "exports": {
+                "type": "object",
+                "description": "zip, psd, pptx and json URLs (lamina extension)",
+            },
+        },
+    }
+}

@@ -1,0 +1,427 @@
+"""What the API does, without HTTP: authenticate, submit, status, result, cancel, upload.
+
+The routes only translate HTTP to these calls and back; everything here takes
+and returns plain values and wire schemas, and raises :mod:`lamina.api.exceptions`
+(or :class:`~lamina.errors.LaminaError`) for :mod:`lamina.api.errors` to answer.
+The service queues jobs and never runs an engine (no torch here).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, unquote_to_bytes, urlsplit
+
+from lamina.api.exceptions import (
+    BadInput,
+    NotFound,
+    RateLimited,
+    SchemaViolation,
+    TooLarge,
+    Unauthorized,
+)
+from lamina.api.ratelimit import RateLimiter
+from lamina.api.schemas import (
+    DEFAULT_MODEL,
+    OUTPUT_SCHEMA,
+    CancelResponse,
+    FileUploadResponse,
+    LayerInfo,
+    ModelInfo,
+    ResultOutput,
+    ResultResponse,
+    StatusResponse,
+    SubmitRequest,
+    SubmitResponse,
+)
+from lamina.config import Settings
+from lamina.errors import InvalidParams, JobNotFound
+from lamina.fetch import Resolver, UnsafeURL, check_url, sniff_image_format, system_resolver
+from lamina.jobs.keys import KeyStore
+from lamina.jobs.retention import purge_expired
+from lamina.jobs.states import JobState
+from lamina.jobs.store import Job, JobStore
+from lamina.storage import InvalidKey, LocalStorage, ObjectNotFound, Storage, check_key
+from lamina.types import DecomposeParams
+
+REQUEST_ID = re.compile(r"[0-9a-f]{32}")
+MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}/[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+UPLOAD_PREFIX = "uploads/"
+_UPLOAD_DAYS_SWEPT = 31
+"""Upload days before the cutoff swept on each purge (purges run at least daily)."""
+MEDIA_TYPES = {
+    "PNG": "image/png",
+    "JPEG": "image/jpeg",
+    "GIF": "image/gif",
+    "WEBP": "image/webp",
+    "BMP": "image/bmp",
+    "TIFF": "image/tiff",
+}
+_EXTENSIONS = {
+    "PNG": "png",
+    "JPEG": "jpg",
+    "GIF": "gif",
+    "WEBP": "webp",
+    "BMP": "bmp",
+    "TIFF": "tif",
+}
+FILE_MEDIA_TYPES = {
+    "png": "image/png",
+    "webp": "image/webp",
+    "jpg": "image/jpeg",
+    "gif": "image/gif",
+    "bmp": "image/bmp",
+    "tif": "image/tiff",
+    "json": "application/json",
+    "zip": "application/zip",
+    "psd": "image/vnd.adobe.photoshop",
+    "pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+}
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated API key: ``owner`` is the key id jobs are filed under."""
+
+    owner: str
+    name: str
+
+
+class ApiService:
+    """The API's behaviour over a job store, a key store and a file storage."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: JobStore,
+        keys: KeyStore,
+        storage: Storage,
+        resolver: Resolver = system_resolver,
+        auth_cache_s: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.keys = keys
+        self.storage = storage
+        self.resolver = resolver
+        self.limiter = RateLimiter(settings.rate_limit_per_minute, clock=clock)
+        self._auth_cache_s = auth_cache_s
+        self._auth_cache: dict[str, tuple[Caller, float]] = {}
+        self._auth_lock = threading.Lock()
+        self._clock = clock
+
+    # -- models --------------------------------------------------------------------------
+
+    def models(self) -> list[ModelInfo]:
+        """The served models; the engine is the configured name (not loaded here)."""
+        return [
+            ModelInfo(
+                id=DEFAULT_MODEL,
+                name="Qwen Image Layered",
+                description="Decompose an image into RGBA layers, back to front "
+                "(layer 0 is the background); compositing them gives the input back.",
+                engine=str(self.settings.engine),
+                input_schema=SubmitRequest.model_json_schema(),
+                output_schema=OUTPUT_SCHEMA,
+            )
+        ]
+
+    def model(self, model_id: str) -> ModelInfo:
+        """One served model, or :class:`NotFound` (:class:`BadInput` for a malformed id)."""
+        if not MODEL_ID.fullmatch(model_id):
+            raise BadInput(f"{model_id!r} is not a model identifier of the form owner/name")
+        for info in self.models():
+            if info.id == model_id:
+                return info
+        raise NotFound(f"no model {model_id!r}; GET /v1/models lists the served models")
+
+    # -- auth ----------------------------------------------------------------------------
+
+    def authenticate(self, authorization: str | None) -> Caller:
+        """The caller of an ``Authorization: Bearer <key>`` header, rate limit applied.
+
+        Verified keys are remembered for ``auth_cache_s`` seconds (by hash), so a revoked
+        key stops working within that time.
+        """
+        if not authorization:
+            raise Unauthorized("missing API key: send the header 'Authorization: Bearer <key>'")
+        scheme, _, secret = authorization.strip().partition(" ")
+        secret = secret.strip()
+        if scheme.lower() != "bearer" or not secret:
+            raise Unauthorized("the Authorization header must be 'Bearer <key>'")
+        digest = hashlib.sha256(secret.encode("utf-8", "replace")).hexdigest()
+        now = self._clock()
+        with self._auth_lock:
+            cached = self._auth_cache.get(digest)
+        if cached is not None and cached[1] > now:
+            caller = cached[0]
+        else:
+            key = self.keys.verify(secret)
+            if key is None:
+                raise Unauthorized("unknown or revoked API key")
+            caller = Caller(owner=key.id, name=key.name)
+            with self._auth_lock:
+                if len(self._auth_cache) > 10_000:
+                    self._auth_cache.clear()
+                self._auth_cache[digest] = (caller, now + self._auth_cache_s)
+        wait = self.limiter.hit(caller.owner)
+        if wait > 0:
+            retry = self.limiter.retry_after(wait)
+            raise RateLimited(
+                f"rate limit of {self.limiter.per_minute} requests per minute exceeded; "
+                f"retry in {retry} s",
+                retry_after_s=retry,
+            )
+        return caller
+
+    # -- requests ------------------------------------------------------------------------
+
+    def submit(
+        self, caller: Caller, model_id: str, body: SubmitRequest, *, base_url: str
+    ) -> SubmitResponse:
+        """Check the input (URL reachable in principle, data: URI an image) and queue a job."""
+        self.model(model_id)
+        fields = body.model_dump(exclude={"image_url"})
+        try:
+            params = DecomposeParams(**fields)
+        except InvalidParams as exc:
+            raise SchemaViolation(str(exc)) from exc
+        input_key, input_url, shown_url = self._resolve_input(body.image_url)
+        job = self.store.submit(
+            owner=caller.owner,
+            model_id=model_id,
+            params={**params.to_dict(), "image_url": shown_url},
+            input_key=input_key,
+            input_url=input_url,
+        )
+        return SubmitResponse(
+            request_id=job.id,
+            status_url=self._request_url(base_url, job.id, "status"),
+            result_url=self._request_url(base_url, job.id, "result"),
+            cancel_url=self._request_url(base_url, job.id, "cancel"),
+        )
+
+    def status(self, caller: Caller, request_id: str, *, base_url: str) -> StatusResponse:
+        """Where the request is: queue position while queued, progress while running."""
+        job = self._job(caller, request_id)
+        answer = StatusResponse(
+            request_id=job.id,
+            status=job.state.value,
+            status_url=self._request_url(base_url, job.id, "status"),
+            result_url=self._request_url(base_url, job.id, "result"),
+        )
+        if job.state is JobState.IN_QUEUE:
+            answer.queue_position = self.store.queue_position(job)
+        elif job.state is JobState.IN_PROGRESS:
+            answer.progress = round(job.progress, 4)
+        return answer
+
+    def result(self, caller: Caller, request_id: str, *, base_url: str) -> ResultResponse:
+        """The outputs as signed URLs once completed; the current state before that."""
+        job = self._job(caller, request_id)
+        answer = ResultResponse(
+            request_id=job.id,
+            status=job.state.value,
+            created_at=_iso(job.created_at),
+            finished_at=_iso(job.finished_at),
+            error=job.error,
+            seed=job.params.get("seed"),
+            parameters={k: v for k, v in job.params.items() if k != "image_url"},
+        )
+        if job.state is JobState.COMPLETED and job.result is not None:
+            self._fill_result(answer, job.result, base_url)
+        return answer
+
+    def cancel(self, caller: Caller, request_id: str) -> CancelResponse:
+        """Cancel a queued request; a running or finished one is ``not_cancellable``."""
+        self._check_request_id(request_id)
+        try:
+            job, outcome = self.store.cancel(request_id, owner=caller.owner)
+        except JobNotFound as exc:
+            raise NotFound(f"no request {request_id!r}") from exc
+        return CancelResponse(request_id=job.id, status=job.state.value, outcome=outcome)
+
+    # -- files ---------------------------------------------------------------------------
+
+    def upload(self, caller: Caller, data: bytes, *, base_url: str) -> FileUploadResponse:
+        """Store an input image and return a signed URL usable as ``image_url``."""
+        key, fmt = self._store_input(data, source="the uploaded file")
+        expires = datetime.now(UTC) + timedelta(seconds=self.settings.url_ttl_s)
+        return FileUploadResponse(
+            url=self.storage.url(key, base_url=base_url, expires_s=self.settings.url_ttl_s),
+            key=key,
+            size=len(data),
+            content_type=MEDIA_TYPES[fmt],
+            expires_at=_iso(expires) or "",
+        )
+
+    def open_file(self, key: str, *, expires: str, sig: str) -> tuple[bytes, str]:
+        """The bytes and media type of a file behind a signed URL, or :class:`NotFound`.
+
+        Only local storage is served here; S3 storage hands out presigned S3 URLs.
+        """
+        storage = self.storage
+        if not isinstance(storage, LocalStorage) or not _valid_key(key):
+            raise NotFound("no such file")
+        if not storage.verify(key, expires, sig):
+            raise NotFound("no such file, or the link has expired")
+        try:
+            data = storage.get(key)
+        except ObjectNotFound as exc:
+            raise NotFound("no such file (deleted after the retention period?)") from exc
+        ext = key.rsplit(".", 1)[-1].lower()
+        return data, FILE_MEDIA_TYPES.get(ext, "application/octet-stream")
+
+    # -- retention -----------------------------------------------------------------------
+
+    def purge(self, *, now: datetime | None = None) -> int:
+        """Delete jobs finished more than ``retention_days`` ago with their files, and
+        uploads from before then. Returns how many jobs were deleted."""
+        cutoff = (now or datetime.now(UTC)) - timedelta(days=self.settings.retention_days)
+        purged = purge_expired(self.store, self.storage, before=cutoff)
+        # uploads live under uploads/YYYY-MM-DD/: drop the days wholly before the cutoff
+        day = cutoff.date() - timedelta(days=1)
+        for _ in range(_UPLOAD_DAYS_SWEPT):
+            self.storage.delete_prefix(f"{UPLOAD_PREFIX}{day.isoformat()}/")
+            day -= timedelta(days=1)
+        return purged
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _job(self, caller: Caller, request_id: str) -> Job:
+        self._check_request_id(request_id)
+        try:
+            return self.store.get(request_id, owner=caller.owner)
+        except JobNotFound as exc:
+            raise NotFound(f"no request {request_id!r}") from exc
+
+    @staticmethod
+    def _check_request_id(request_id: str) -> None:
+        if not REQUEST_ID.fullmatch(request_id):
+            raise BadInput(f"{request_id[:80]!r} is not a request id (32 hex digits)")
+
+    @staticmethod
+    def _request_url(base_url: str, request_id: str, action: str) -> str:
+        return f"{base_url.rstrip('/')}/v1/requests/{request_id}/{action}"
+
+    def _resolve_input(self, image_url: str) -> tuple[str | None, str | None, str]:
+        """``(input_key, input_url, url to record)`` for an ``image_url``."""
+        url = image_url.strip()
+        if url[:5].lower() == "data:":
+            key, _ = self._store_input(
+                _decode_data_uri(url, self.settings.max_input_bytes), source="the data: URI"
+            )
+            return key, None, f"data: ({key})"
+        own = self._own_file_key(url)
+        if own is not None:
+            # each job gets its own copy: retention deletes a job's input with the job
+            key, _ = self._store_input(self.storage.get(own), source="the uploaded file")
+            return key, None, url
+        try:
+            check_url(url, allow_private=self.settings.allow_private_urls, resolver=self.resolver)
+        except UnsafeURL as exc:
+            raise BadInput(str(exc)) from exc
+        return None, url, url
+
+    def _own_file_key(self, url: str) -> str | None:
+        """The storage key of a signed upload URL this server issued, else ``None``."""
+        parts = urlsplit(url)
+        if not parts.path.startswith("/v1/files/" + UPLOAD_PREFIX):
+            return None
+        key = parts.path.removeprefix("/v1/files/")
+        query = parse_qs(parts.query)
+        expires, sig = query.get("expires", [""])[0], query.get("sig", [""])[0]
+        storage = self.storage
+        if not isinstance(storage, LocalStorage):
+            return None
+        if not _valid_key(key) or not storage.verify(key, expires, sig):
+            raise BadInput("image_url is an upload link that is invalid or has expired")
+        return key
+
+    def _store_input(self, data: bytes, *, source: str) -> tuple[str, str]:
+        if len(data) > self.settings.max_input_bytes:
+            raise TooLarge(
+                f"{source} is {len(data)} bytes, over the limit of {self.settings.max_input_bytes}"
+            )
+        fmt = sniff_image_format(data)
+        if fmt is None:
+            raise BadInput(f"{source} is not an image (expected PNG, JPEG, WebP, GIF, BMP or TIFF)")
+        day = datetime.now(UTC).date().isoformat()
+        key = f"{UPLOAD_PREFIX}{day}/{uuid.uuid4().hex}.{_EXTENSIONS[fmt]}"
+        self.storage.put(key, data, MEDIA_TYPES[fmt])
+        return key, fmt
+
+    def _fill_result(self, answer: ResultResponse, result: dict[str, Any], base_url: str) -> None:
+        """Signed URLs for the stored keys of a completed job's ``result`` (written by
+        :meth:`lamina.jobs.worker.Worker.execute`), with the per-layer metadata."""
+        ttl = self.settings.url_ttl_s
+
+        def sign(key: str) -> str:
+            return self.storage.url(key, base_url=base_url, expires_s=ttl)
+
+        metadata = result.get("metadata") or {}
+        described = metadata.get("layers") or []
+        layers = []
+        for i, key in enumerate(result.get("layers", [])):
+            meta = described[i] if i < len(described) else {}
+            layers.append(
+                LayerInfo(
+                    index=i,
+                    url=sign(key),
+                    name=meta.get("name"),
+                    kind=meta.get("kind"),
+                    bbox=meta.get("bbox"),
+                    empty=bool(meta.get("empty", False)),
+                )
+            )
+        exports = {kind: sign(key) for kind, key in (result.get("exports") or {}).items()}
+        if result.get("manifest"):
+            exports["json"] = sign(result["manifest"])
+        answer.output = ResultOutput(
+            images=[layer.url for layer in layers],
+            layers=layers,
+            exports=exports,
+            width=metadata.get("width"),
+            height=metadata.get("height"),
+        )
+        answer.engine = result.get("engine")
+        answer.timings = result.get("timings")
+
+
+def _decode_data_uri(uri: str, max_bytes: int) -> bytes:
+    """The bytes of a ``data:`` URI (base64 or percent-encoded), refusing oversize ones
+    before decoding them."""
+    header, sep, payload = uri.partition(",")
+    if not sep:
+        raise BadInput("image_url is a data: URI without a ',' before the data")
+    if len(payload) > max_bytes * 4 // 3 + 8:
+        raise TooLarge(f"the data: URI holds more than the limit of {max_bytes} bytes")
+    if header.lower().endswith(";base64"):
+        try:
+            return base64.b64decode("".join(payload.split()), validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise BadInput(f"image_url is a data: URI with invalid base64: {exc}") from exc
+    return unquote_to_bytes(payload)
+
+
+def _valid_key(key: str) -> bool:
+    try:
+        check_key(key)
+    except InvalidKey:
+        return False
+    return True
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
