@@ -15,12 +15,13 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from lamina.errors import ImageTooLarge, InvalidImage
 
 DEFAULT_MAX_PIXELS = 40_000_000
 SUPPORTED_FORMATS = frozenset({"PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF", "MPO"})
+_PIL_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")  # JPEG's opener also yields MPO
 
 
 @dataclass(frozen=True)
@@ -41,8 +42,10 @@ def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decode
     """Decode ``data`` into an ``H x W x 4`` ``uint8`` RGBA array.
 
     Raises :class:`InvalidImage` for anything that is not a supported, intact
-    image and :class:`ImageTooLarge` when ``width * height > max_pixels``.
-    GIF and other animations give their first frame.
+    image and :class:`ImageTooLarge` when ``width * height > max_pixels``; no
+    other exception escapes, whatever the bytes. GIF, APNG, WebP animations and
+    multi-page TIFFs give their first frame. Pillow's own bomb guard still
+    refuses images over ``2 * PIL.Image.MAX_IMAGE_PIXELS`` (about 179 MP).
     """
     if max_pixels < 1:
         raise ValueError("max_pixels must be positive")
@@ -50,8 +53,11 @@ def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decode
         raise InvalidImage("the input is empty")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img: Image.Image = Image.open(io.BytesIO(data))
+            # Our own pixel limit, checked below before any pixel is decoded, is the one that
+            # counts; Pillow's warnings about corrupt metadata in hostile files are noise.
+            warnings.simplefilter("ignore")
+            # Only our formats' parsers ever see the bytes (EPS, for one, would run Ghostscript).
+            img: Image.Image = Image.open(io.BytesIO(data), formats=_PIL_FORMATS)
             fmt = img.format or ""
             if fmt not in SUPPORTED_FORMATS:
                 raise InvalidImage(
@@ -66,41 +72,72 @@ def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decode
                     f"image is {width}x{height} = {width * height} pixels, "
                     f"over the limit of {max_pixels}"
                 )
-            img.seek(0)
-            img.load()
+            img.load()  # the first frame only
             img = ImageOps.exif_transpose(img) or img
             rgba, has_alpha = _to_rgba(img)
     except (ImageTooLarge, InvalidImage):
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except Image.DecompressionBombError as exc:
         raise ImageTooLarge(f"image rejected as a decompression bomb: {exc}") from exc
     except UnidentifiedImageError as exc:
-        raise InvalidImage("the input is not a recognisable image") from exc
+        raise InvalidImage(
+            "the input is not a recognisable image; use PNG, JPEG, WebP, GIF, BMP or TIFF"
+        ) from exc
     except (OSError, ValueError, SyntaxError, EOFError, IndexError, struct.error) as exc:
         raise InvalidImage(f"the image is corrupt or truncated: {exc}") from exc
+    except Exception as exc:
+        # Hostile bytes reach corners of the format plug-ins that raise anything at all
+        # (KeyError, TypeError, ZeroDivisionError, ...); callers rely on one error type.
+        raise InvalidImage(f"the image could not be decoded ({type(exc).__name__}: {exc})") from exc
     return DecodedImage(rgba=rgba, format="JPEG" if fmt == "MPO" else fmt, has_alpha=has_alpha)
 
 
 def _to_rgba(img: Image.Image) -> tuple[NDArray[np.uint8], bool]:
     """Normalise any Pillow mode to 8-bit straight RGBA; report whether alpha was present."""
     mode = img.mode
+    transparency = img.info.get("transparency")
     has_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or (
-        mode in ("P", "L", "RGB") and "transparency" in img.info
+        mode in ("P", "L", "RGB", "I", "I;16", "I;16B", "I;16L", "I;16N")
+        and transparency is not None
     )
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        arr = np.asarray(img, dtype=np.float64)
-        peak = 65535.0 if mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
-        gray = np.clip(np.rint(arr / peak * 255.0), 0, 255).astype(np.uint8)
-        rgba = np.empty((*gray.shape, 4), dtype=np.uint8)
-        rgba[..., :3] = gray[..., None]
-        rgba[..., 3] = 255
-        return rgba, False
-    if mode == "CMYK":
+        return _gray_to_rgba(img, transparency), has_alpha
+    if mode == "LAB":
+        lab_to_srgb = ImageCms.buildTransform(
+            ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB"), "LAB", "RGB"
+        )
+        img = ImageCms.applyTransform(img, lab_to_srgb) or img
+    elif mode == "La":
+        img = img.convert("LA")
+    elif mode == "CMYK":
         img = img.convert("RGB")
-    if mode in ("RGBa", "La"):
-        img = img.convert("RGBA")
     converted = img.convert("RGBA")
     return np.array(converted, dtype=np.uint8), has_alpha
+
+
+def _gray_to_rgba(img: Image.Image, transparency: object) -> NDArray[np.uint8]:
+    """Scale 16-bit, 32-bit integer or float grayscale to 8 bits.
+
+    16-bit modes use their full range; ``I`` uses 0..65535 when a value exceeds
+    255, else 0..255; ``F`` uses 0..1 when every value fits, else 0..255.
+    A ``transparency`` grey value (PNG ``tRNS``) becomes alpha 0.
+    """
+    arr = np.asarray(img, dtype=np.float64)
+    arr = np.nan_to_num(arr, nan=0.0, posinf=0.0, neginf=0.0)
+    top = float(arr.max(initial=0.0))
+    if img.mode.startswith("I;16"):
+        peak = 65535.0
+    elif img.mode == "F":
+        peak = 1.0 if top <= 1.0 else 255.0
+    else:
+        peak = 65535.0 if top > 255 else 255.0
+    gray = np.clip(np.rint(arr / peak * 255.0), 0, 255).astype(np.uint8)
+    rgba = np.empty((*gray.shape, 4), dtype=np.uint8)
+    rgba[..., :3] = gray[..., None]
+    rgba[..., 3] = 255
+    if isinstance(transparency, int):
+        rgba[np.asarray(img) == transparency, 3] = 0
+    return rgba
 
 
 def encode_image(rgba: NDArray[np.uint8], fmt: str = "png") -> bytes:
