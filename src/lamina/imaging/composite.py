@@ -12,23 +12,32 @@ def composite(layers: Sequence[NDArray[np.uint8]]) -> NDArray[np.float64]:
     """Composite ``H x W x 4`` ``uint8`` straight-alpha layers back to front.
 
     Returns a float ``H x W x 4`` straight-alpha image with values in ``[0, 1]``
-    (un-quantised, so callers can measure reconstruction error exactly).
+    (un-quantised, so callers can measure reconstruction error exactly); pixels
+    no layer covers are ``(0, 0, 0, 0)``. Layers are not modified. Works on
+    premultiplied colour updated in place, so memory stays at a few ``H x W``
+    float planes however many layers there are.
     """
     if not layers:
         raise ValueError("need at least one layer")
     shape = layers[0].shape
-    premul = np.zeros((*shape[:2], 3), dtype=np.float64)
-    alpha = np.zeros(shape[:2], dtype=np.float64)
+    if len(shape) != 3 or shape[2] != 4:
+        raise ValueError(f"layers must be H x W x 4, got shape {shape}")
+    height, width = shape[:2]
+    premul = np.zeros((height, width, 3), dtype=np.float64)
+    alpha = np.zeros((height, width), dtype=np.float64)
     for layer in layers:
         if layer.shape != shape or layer.dtype != np.uint8:
             raise ValueError("layers must share one H x W x 4 uint8 shape")
-        a = layer[..., 3].astype(np.float64) / 255.0
-        rgb = layer[..., :3].astype(np.float64) / 255.0
-        premul = rgb * a[..., None] + premul * (1.0 - a[..., None])
-        alpha = a + alpha * (1.0 - a)
-    out = np.zeros((*shape[:2], 4), dtype=np.float64)
-    nz = alpha > 0
-    out[nz, :3] = premul[nz] / alpha[nz, None]
+        a = layer[..., 3] * (1.0 / 255.0)
+        keep = 1.0 - a
+        premul *= keep[..., None]
+        premul += layer[..., :3] * (a * (1.0 / 255.0))[..., None]
+        alpha *= keep
+        alpha += a
+    out = np.zeros((height, width, 4), dtype=np.float64)
+    covered = alpha > 0
+    out[covered, :3] = premul[covered] / alpha[covered, None]
+    np.clip(out[..., :3], 0.0, 1.0, out=out[..., :3])
     out[..., 3] = alpha
     return out
 
