@@ -1,0 +1,197 @@
+"""The synchronous client."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from lamina.api.schemas import (
+    CancelResponse,
+    FileUploadResponse,
+    ModelList,
+    ResultResponse,
+    StatusResponse,
+    SubmitResponse,
+)
+from lamina.client._base import (
+    RETRY_STATUSES,
+    TERMINAL,
+    PollTimeout,
+    RequestFailed,
+    RunResult,
+    check,
+    file_payload,
+    headers,
+    layer_paths,
+    model_path,
+    next_interval,
+    parse,
+    request_path,
+    resolve_config,
+    retry_delay,
+    submit_body,
+)
+
+
+class Client:
+    """Talks to ``lamina serve`` or the hosted API: pass ``base_url`` and ``token`` or set
+    ``LAMINA_API_URL`` / ``LAMINA_API_TOKEN``.
+
+    The token is sent to ``base_url`` only, never to the hosts of output URLs.
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        token: str | None = None,
+        *,
+        timeout: float = 30.0,
+        retries: int = 3,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url, token = resolve_config(base_url, token)
+        self._auth = {"Authorization": f"Bearer {token}"} if token else {}
+        self.retries = retries
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            headers=headers(None),
+            timeout=timeout,
+            transport=transport,
+            trust_env=False,
+        )
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    # -- the API -------------------------------------------------------------------------
+
+    def models(self) -> ModelList:
+        """The served models and their schemas."""
+        return parse(self._call("GET", "/v1/models"), ModelList)
+
+    def submit(self, image_url: str, *, model: str | None = None, **params: Any) -> SubmitResponse:
+        """Queue a request; ``params`` are the model's inputs (``num_layers=4``, ...)."""
+        body = submit_body(image_url, params)
+        return parse(self._call("POST", model_path(model), json=body, retry=False), SubmitResponse)
+
+    def status(self, request_id: str) -> StatusResponse:
+        return parse(self._call("GET", request_path(request_id, "status")), StatusResponse)
+
+    def result(self, request_id: str) -> ResultResponse:
+        return parse(self._call("GET", request_path(request_id, "result")), ResultResponse)
+
+    def cancel(self, request_id: str) -> CancelResponse:
+        path = request_path(request_id, "cancel")
+        return parse(self._call("POST", path, retry=False), CancelResponse)
+
+    def upload(
+        self, data: bytes | str | Path, *, filename: str | None = None
+    ) -> FileUploadResponse:
+        """Upload an image (bytes or a path) to ``lamina serve``; use the answer's ``url``
+        as ``image_url``."""
+        name, content = file_payload(data, filename)
+        response = self._call("POST", "/v1/files", files={"file": (name, content)}, retry=False)
+        return parse(response, FileUploadResponse)
+
+    def download(self, url: str) -> bytes:
+        """The bytes at an output URL (signed: no credentials are sent)."""
+        response = self._http.get(url, headers={"Accept": "*/*"})
+        check(response)
+        return response.content
+
+    def run(
+        self,
+        image_url: str,
+        *,
+        model: str | None = None,
+        download_to: str | Path | None = None,
+        poll_interval: float = 0.5,
+        max_interval: float = 5.0,
+        timeout: float = 1800.0,
+        **params: Any,
+    ) -> RunResult:
+        """Submit, poll with back-off until the request ends and, with ``download_to``,
+        save the layers there as ``layer_00.png`` ... (back to front).
+
+        Raises :class:`RequestFailed` when it fails or is cancelled and
+        :class:`PollTimeout` after ``timeout`` seconds (the request is left running).
+        """
+        submitted = self.submit(image_url, model=model, **params)
+        result = self.wait(
+            submitted.request_id,
+            poll_interval=poll_interval,
+            max_interval=max_interval,
+            timeout=timeout,
+        )
+        files: list[Path] = []
+        if download_to is not None:
+            outdir = Path(download_to)
+            outdir.mkdir(parents=True, exist_ok=True)
+            for url, path in layer_paths(result, outdir):
+                path.write_bytes(self.download(url))
+                files.append(path)
+        return RunResult(result=result, files=files)
+
+    def wait(
+        self,
+        request_id: str,
+        *,
+        poll_interval: float = 0.5,
+        max_interval: float = 5.0,
+        timeout: float = 1800.0,
+    ) -> ResultResponse:
+        """Poll until the request ends; the completed result, else :class:`RequestFailed`."""
+        start = time.monotonic()
+        interval = poll_interval
+        while True:
+            status = self.status(request_id)
+            if status.status in TERMINAL:
+                break
+            waited = time.monotonic() - start
+            if waited >= timeout:
+                raise PollTimeout(request_id, str(status.status), waited)
+            time.sleep(min(interval, max(0.0, timeout - waited)))
+            interval = next_interval(interval, max_interval)
+        result = self.result(request_id)
+        if result.status != "completed":
+            raise RequestFailed(result)
+        return result
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, *, retry: bool = True, **kw: Any) -> httpx.Response:
+        """One API call with the token; idempotent calls retry on 429/502/503/504 and on
+        connection errors, waiting ``Retry-After`` or a growing delay."""
+        attempts = self.retries + 1 if retry else 1
+        delay = 0.5
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self._http.request(method, path, headers=self._auth, **kw)
+            except httpx.TransportError:
+                if attempt >= attempts:
+                    raise
+                time.sleep(delay)
+                delay *= 2
+                continue
+            if response.status_code not in RETRY_STATUSES or attempt >= attempts:
+                return response
+            time.sleep(retry_delay(response, delay))
+            delay *= 2
