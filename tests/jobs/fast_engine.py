@@ -1,0 +1,57 @@
+"""A fast, honest engine for queue tests: layer 0 is the image, the other layers are empty.
+
+Alpha-compositing its layers gives the input back. The prompt steers it, so tests can
+exercise the worker's failure paths: ``"fail"`` raises, ``"oom"`` raises MemoryError,
+``"sleep:S"`` works for S seconds while reporting progress. Worker subprocesses load it
+with ``LAMINA_ENGINE_PLUGINS=fast=tests.jobs.fast_engine:FastEngine``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from numpy.typing import NDArray
+
+from lamina.engines.base import ProgressCallback
+from lamina.types import DecomposeParams, Layer, LayerStack
+
+PLUGIN = "fast=tests.jobs.fast_engine:FastEngine"
+
+
+class FastEngine:
+    """Background = the input; every other layer transparent."""
+
+    name = "fast"
+
+    def warm_up(self) -> None:
+        """Nothing to load."""
+
+    def decompose(
+        self,
+        image: NDArray[np.uint8],
+        params: DecomposeParams,
+        *,
+        progress: ProgressCallback | None = None,
+    ) -> LayerStack:
+        prompt = params.prompt or ""
+        if prompt == "fail":
+            raise RuntimeError("the fast engine was asked to fail")
+        if prompt == "oom":
+            raise MemoryError()
+        if prompt.startswith("sleep:"):
+            seconds = float(prompt.removeprefix("sleep:"))
+            end = time.monotonic() + seconds
+            while (left := end - time.monotonic()) > 0:
+                time.sleep(min(0.05, left))
+                if progress is not None:
+                    progress(1.0 - left / seconds)
+        layers = [Layer(rgba=image.copy(), name="background", kind="background")]
+        empty = np.zeros_like(image)
+        layers += [
+            Layer(rgba=empty.copy(), name=f"empty {i}", kind="empty")
+            for i in range(1, params.num_layers)
+        ]
+        if progress is not None:
+            progress(1.0)
+        return LayerStack(layers=layers, engine=self.name, params=params)

@@ -1,0 +1,301 @@
+"""The job store on SQLite and PostgreSQL: FIFO, positions, guards, leases, durability."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from tests.jobs.pg import temporary_database
+
+from lamina.errors import JobNotFound
+from lamina.jobs.models import jobs, metadata
+from lamina.jobs.states import TRANSITIONS, JobState, can_transition
+from lamina.jobs.store import Job, JobStore, normalize_database_url
+
+PARAMS = {"num_layers": 2, "seed": 1, "image_url": "https://example.com/a.png"}
+
+
+def submit(store: JobStore, owner: str = "key_a") -> Job:
+    return store.submit(
+        owner=owner,
+        model_id="qwen/qwen-image-layered",
+        params=PARAMS,
+        input_url="https://example.com/a.png",
+    )
+
+
+def expire_leases(store: JobStore) -> None:
+    """Move every lease into the past, as if the workers had stopped heartbeating."""
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    with store.engine.begin() as conn:
+        conn.execute(
+            sa.update(jobs)
+            .where(jobs.c.lease_expires_at.is_not(None))
+            .values(lease_expires_at=past)
+        )
+
+
+def test_submit_and_get_round_trip(store: JobStore) -> None:
+    job = submit(store)
+    assert job.state is JobState.IN_QUEUE
+    assert job.attempts == 0 and job.progress == 0.0
+    assert job.created_at.tzinfo is not None
+    got = store.get(job.id, owner="key_a")
+    assert got == job
+    assert got.params == PARAMS
+
+
+def test_get_hides_other_owners_jobs(store: JobStore) -> None:
+    job = submit(store, owner="key_a")
+    with pytest.raises(JobNotFound):
+        store.get(job.id, owner="key_b")
+    with pytest.raises(JobNotFound):
+        store.get("0" * 32)
+    assert store.get(job.id).id == job.id
+
+
+def test_submit_needs_exactly_one_input(store: JobStore) -> None:
+    with pytest.raises(ValueError, match="exactly one"):
+        store.submit(owner="k", model_id="m", params={})
+    with pytest.raises(ValueError, match="exactly one"):
+        store.submit(owner="k", model_id="m", params={}, input_key="a", input_url="b")
+
+
+def test_claims_are_fifo_and_positions_count_jobs_ahead(store: JobStore) -> None:
+    queued = [submit(store) for _ in range(5)]
+    assert [store.queue_position(j) for j in queued] == [0, 1, 2, 3, 4]
+    store.cancel(queued[1].id, owner="key_a")
+    assert store.queue_position(store.get(queued[3].id)) == 2
+    first = store.claim("w1", lease_s=30)
+    assert first is not None and first.id == queued[0].id
+    assert first.state is JobState.IN_PROGRESS and first.attempts == 1
+    assert first.worker_id == "w1" and first.lease_expires_at is not None
+    assert store.queue_position(first) == 0
+    assert store.queue_position(store.get(queued[4].id)) == 2
+    claimed = [store.claim("w2", lease_s=30) for _ in range(4)]
+    assert [c.id if c else None for c in claimed] == [
+        queued[2].id,
+        queued[3].id,
+        queued[4].id,
+        None,
+    ]
+
+
+def test_cancel_only_wins_while_queued(store: JobStore) -> None:
+    a, b = submit(store), submit(store)
+    job, outcome = store.cancel(a.id, owner="key_a")
+    assert outcome == "cancelled" and job.state is JobState.CANCELLED
+    assert job.finished_at is not None
+    assert store.cancel(a.id, owner="key_a")[1] == "cancelled"  # idempotent
+    assert store.claim("w", lease_s=30).id == b.id  # the cancelled job is never claimed
+    job, outcome = store.cancel(b.id, owner="key_a")
+    assert outcome == "not_cancellable" and job.state is JobState.IN_PROGRESS
+    with pytest.raises(JobNotFound):
+        store.cancel(b.id, owner="key_other")
+    assert store.complete(b.id, "w", {"layers": []})
+    assert store.cancel(b.id, owner="key_a")[1] == "not_cancellable"
+
+
+def test_only_the_lease_holder_changes_a_running_job(store: JobStore) -> None:
+    job = submit(store)
+    assert store.claim("w1", lease_s=30) is not None
+    assert not store.heartbeat(job.id, "w2", lease_s=30)
+    assert not store.complete(job.id, "w2", {})
+    assert not store.fail(job.id, "w2", "nope")
+    assert not store.release(job.id, "w2")
+    assert store.heartbeat(job.id, "w1", lease_s=30, progress=0.25)
+    assert store.get(job.id).progress == 0.25
+    assert store.complete(job.id, "w1", {"layers": ["jobs/x/layer_00.png"]})
+    done = store.get(job.id)
+    assert done.state is JobState.COMPLETED and done.progress == 1.0
+    assert done.result == {"layers": ["jobs/x/layer_00.png"]}
+    assert done.finished_at is not None and done.started_at is not None
+    # a finished job is final: no second completion, failure or heartbeat
+    assert not store.complete(job.id, "w1", {})
+    assert not store.fail(job.id, "w1", "late")
+    assert not store.heartbeat(job.id, "w1", lease_s=30)
+
+
+def test_fail_keeps_a_readable_error(store: JobStore) -> None:
+    job = submit(store)
+    store.claim("w", lease_s=30)
+    assert store.fail(job.id, "w", "the image is corrupt or truncated: " + "x" * 5000)
+    failed = store.get(job.id)
+    assert failed.state is JobState.FAILED
+    assert failed.error is not None and failed.error.startswith("the image is corrupt")
+    assert len(failed.error) <= 2000
+
+
+def test_release_requeues_in_place_without_using_an_attempt(store: JobStore) -> None:
+    first, second = submit(store), submit(store)
+    assert store.claim("w1", lease_s=30).id == first.id
+    assert store.release(first.id, "w1")
+    released = store.get(first.id)
+    assert released.state is JobState.IN_QUEUE and released.attempts == 0
+    assert released.worker_id is None and released.started_at is None
+    assert store.queue_position(released) == 0
+    assert store.claim("w2", lease_s=30).id == first.id  # back at its place: ahead of second
+    assert store.queue_position(store.get(second.id)) == 0
+
+
+def test_expired_leases_are_requeued_then_failed_after_max_attempts(store: JobStore) -> None:
+    job = submit(store)
+    for attempt in (1, 2):
+        claimed = store.claim(f"w{attempt}", lease_s=30)
+        assert claimed is not None and claimed.attempts == attempt
+        assert store.reap_expired(max_attempts=2) == 0  # lease still valid
+        expire_leases(store)
+        assert store.reap_expired(max_attempts=2) == 1
+    failed = store.get(job.id)
+    assert failed.state is JobState.FAILED
+    assert failed.error is not None and "stopped responding" in failed.error
+    assert store.reap_expired(max_attempts=2) == 0
+    # the first worker, back from the dead, cannot record anything
+    assert not store.complete(job.id, "w1", {})
+
+
+def test_a_reaped_job_is_requeued_and_the_old_worker_loses_it(store: JobStore) -> None:
+    job = submit(store)
+    store.claim("old", lease_s=30)
+    expire_leases(store)
+    assert store.reap_expired(max_attempts=3) == 1
+    requeued = store.get(job.id)
+    assert requeued.state is JobState.IN_QUEUE and requeued.worker_id is None
+    again = store.claim("new", lease_s=30)
+    assert again is not None and again.id == job.id and again.attempts == 2
+    assert not store.heartbeat(job.id, "old", lease_s=30)
+    assert not store.complete(job.id, "old", {})
+    assert store.complete(job.id, "new", {})
+
+
+def test_heartbeat_extends_the_lease(store: JobStore) -> None:
+    job = submit(store)
+    claimed = store.claim("w", lease_s=0.2)
+    assert claimed is not None and claimed.lease_expires_at is not None
+    time.sleep(0.3)
+    assert store.heartbeat(job.id, "w", lease_s=60)
+    assert store.reap_expired(max_attempts=3) == 0
+    lease = store.get(job.id).lease_expires_at
+    assert lease is not None and lease > datetime.now(UTC) + timedelta(seconds=30)
+
+
+def test_stats_report_depth_states_workers_and_durations(store: JobStore) -> None:
+    a, b, c = submit(store), submit(store), submit(store)
+    store.register_worker("w1")
+    store.register_worker("w2")
+    store.unregister_worker("w2")
+    store.claim("w1", lease_s=30)
+    store.complete(a.id, "w1", {})
+    store.claim("w1", lease_s=30)
+    store.fail(b.id, "w1", "bad")
+    stats = store.stats()
+    assert stats["queue_depth"] == 1
+    assert stats["states"] == {
+        "in_queue": 1,
+        "in_progress": 0,
+        "completed": 1,
+        "failed": 1,
+        "cancelled": 0,
+    }
+    assert stats["workers_alive"] == 1
+    assert stats["duration_count"] == 1 and stats["duration_sum"] >= 0
+    counts = [n for _, n in stats["duration_buckets"]]
+    assert counts == sorted(counts) and counts[-1] == 1
+    assert stats["oldest_queued_s"] >= 0
+    assert store.get(c.id).state is JobState.IN_QUEUE
+
+
+def test_purge_deletes_only_finished_jobs_older_than_the_cutoff(store: JobStore) -> None:
+    old_done, queued, running = submit(store), submit(store), submit(store)
+    store.claim("w", lease_s=30)
+    store.complete(old_done.id, "w", {})
+    store.claim("w", lease_s=30)  # queued -> running
+    assert store.purge_before(datetime.now(UTC) - timedelta(hours=1)) == []
+    purged = store.purge_before(datetime.now(UTC) + timedelta(seconds=1))
+    assert [j.id for j in purged] == [old_done.id]
+    with pytest.raises(JobNotFound):
+        store.get(old_done.id)
+    assert store.get(queued.id).state is JobState.IN_PROGRESS
+    assert store.get(running.id).state is JobState.IN_QUEUE
+
+
+def test_jobs_survive_a_restart_and_an_orphaned_job_is_requeued(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'durable.db'}"
+    first = JobStore(url)
+    first.migrate()
+    running, waiting = submit(first), submit(first)
+    assert first.claim("dead-worker", lease_s=0.1).id == running.id
+    first.dispose()  # the process "dies" with a job in progress
+    time.sleep(0.2)
+    second = JobStore(url)
+    second.migrate()
+    assert second.get(waiting.id).state is JobState.IN_QUEUE
+    assert second.reap_expired(max_attempts=3) == 1
+    assert [second.claim("w", lease_s=30).id for _ in range(2)] == [running.id, waiting.id]
+    second.dispose()
+
+
+def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
+    s = JobStore(f"sqlite:///{tmp_path / 'wal.db'}")
+    with s.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    s.dispose()
+
+
+def test_in_memory_sqlite_is_refused() -> None:
+    with pytest.raises(ValueError, match="SQLite file"):
+        JobStore("sqlite://")
+
+
+def test_postgres_urls_use_psycopg3() -> None:
+    assert normalize_database_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert normalize_database_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_migrations_match_the_models(store: JobStore) -> None:
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diff == []
+
+
+def _migrate(url: str) -> None:
+    s = JobStore(url)
+    s.migrate()
+    s.dispose()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_concurrent_migrations_from_several_processes(kind: str, tmp_path: Path) -> None:
+    def run(url: str) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        procs = [ctx.Process(target=_migrate, args=(url,)) for _ in range(3)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+        assert [p.exitcode for p in procs] == [0, 0, 0]
+        s = JobStore(url)
+        submit(s)
+        with s.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+        s.dispose()
+
+    if kind == "sqlite":
+        run(f"sqlite:///{tmp_path / 'fresh.db'}")
+    else:
+        with temporary_database() as url:
+            run(url)
+
+
+def test_transition_table_is_closed() -> None:
+    for source, targets in TRANSITIONS.items():
+        for target in JobState:
+            assert can_transition(source, target) == (target in targets)
+    assert all(not TRANSITIONS[s] for s in JobState if s.finished)
+    assert not JobState.IN_QUEUE.finished
