@@ -1,0 +1,221 @@
+"""The working-resolution plan: which element goes to which layer, and each layer's extent.
+
+Everything here runs on a downscaled copy (at most ``work_size`` on the long
+side): segmentation, text grouping, z-order, grouping into layers, and the
+colour model that completes each layer where something above hides it.
+Full-resolution rendering (:mod:`lamina.engines.classic.render`) only refines
+a thin band along the edges.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+from lamina.engines.classic.fill import SmoothModel, fit_smooth, inpaint
+from lamina.engines.classic.group import group_elements
+from lamina.engines.classic.order import amodal_mask, below_edges, crop, hull_overlaps
+from lamina.engines.classic.segment import adjacency, region_means, segment, to_lab
+from lamina.engines.classic.text import group_glyphs
+
+Mask = NDArray[np.bool_]
+FloatImage = NDArray[np.float32]
+Labels = NDArray[np.int32]
+
+
+@dataclass
+class LayerPlan:
+    """One planned layer at working resolution."""
+
+    kind: str
+    amodal: Mask
+    """Where the layer has content: what shows plus what layers above hide of it."""
+    fill: SmoothModel | FloatImage | None
+    """Colour for hidden pixels: a smooth model, or a working-resolution RGB image."""
+
+
+@dataclass
+class Elements:
+    """Elements at working resolution: labels ``0..n-1`` (0 = background) and their traits."""
+
+    labels: Labels
+    kinds: list[str]
+    areas: NDArray[np.int64]
+    bboxes: NDArray[np.int64]
+    colours: NDArray[np.float32]
+
+
+def bounding_boxes(labels: Labels, n: int) -> NDArray[np.int64]:
+    """``n x 4`` end-exclusive ``(x0, y0, x1, y1)`` of each label (zeros when absent)."""
+    out = np.zeros((n, 4), np.int64)
+    for i, sl in enumerate(ndimage.find_objects(labels + 1, max_label=n)):
+        if sl is not None:
+            out[i] = (sl[1].start, sl[0].start, sl[1].stop, sl[0].stop)
+    return out
+
+
+def _background_region(labels: Labels, n: int, counts: NDArray[np.int64]) -> int:
+    """The region with most border pixels (the largest one when none reaches the border)."""
+    border = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+    border = border[border >= 0]
+    if border.size:
+        return int(np.argmax(np.bincount(border, minlength=n)))
+    return int(np.argmax(counts))
+
+
+def find_elements(lab: FloatImage, valid: Mask) -> Elements:
+    """Segment, then merge letter counters into their surroundings and letters into lines."""
+    h, w = valid.shape
+    regions, texture = segment(lab, valid, min_area=max(4, (h * w) // 20000))
+    n = int(regions.max()) + 1
+    if n <= 0:
+        return Elements(
+            regions,
+            [],
+            np.zeros(0, np.int64),
+            np.zeros((0, 4), np.int64),
+            np.zeros((0, 3), np.float32),
+        )
+    colours, counts = region_means(lab, regions, n)
+    bboxes = bounding_boxes(regions, n)
+    bg = _background_region(regions, n, counts)
+    tex_frac = np.bincount(regions[texture], minlength=n) / np.maximum(counts, 1)
+    heights = bboxes[:, 3] - bboxes[:, 1]
+    glyph = (
+        (heights <= max(3, 0.25 * h))
+        & (counts <= 0.02 * h * w)
+        & (tex_frac < 0.5)
+        & (np.arange(n) != bg)
+    )
+    target = np.arange(n)
+    a, b, length = adjacency(regions)
+    for s in range(n):
+        touching = (a == s) | (b == s)
+        others = np.where(a[touching] == s, b[touching], a[touching])
+        if others.size != 1 or s == bg or not glyph[others[0]]:
+            continue
+        g = int(others[0])
+        around = (a == g) | (b == g)
+        outer = np.where(a[around] == g, b[around], a[around])
+        weights = length[around]
+        keep = outer != s
+        if not keep.any():
+            continue
+        parent = int(outer[keep][np.argmax(weights[keep])])
+        if np.linalg.norm(colours[s] - colours[parent]) < 10.0:
+            target[s] = parent
+            glyph[s] = False
+    line = group_glyphs(bboxes, colours, glyph)
+    rep = line[target]
+    rep_bg = rep[bg]
+    others = np.unique(rep[rep != rep_bg])
+    new_id = np.zeros(n, np.int64)
+    new_id[others] = np.arange(1, others.size + 1)
+    new_id[rep_bg] = 0
+    element_of = new_id[rep]
+    labels = np.where(regions >= 0, element_of[np.maximum(regions, 0)], -1).astype(np.int32)
+    m = others.size + 1
+    el_colours, el_areas = region_means(lab, labels, m)
+    el_boxes = bounding_boxes(labels, m)
+    el_tex = np.bincount(labels[texture & (labels >= 0)], minlength=m) / np.maximum(el_areas, 1)
+    glyph_members = np.bincount(element_of[glyph], minlength=m)
+    kinds = ["background"]
+    for e in range(1, m):
+        if el_tex[e] > 0.5:
+            kinds.append("image")
+        elif glyph_members[e] >= 2:
+            kinds.append("text")
+        else:
+            kinds.append("panel" if el_areas[e] > 0.15 * h * w else "shape")
+    return Elements(labels, kinds, el_areas, el_boxes, el_colours)
+
+
+_COMPLETE_KINDS = ("shape", "panel", "image")
+
+
+def plan_layers(
+    rgb: FloatImage, valid: Mask, num_layers: int, *, opaque: bool, seed: int
+) -> list[LayerPlan]:
+    """Plan ``num_layers`` layers for a working-resolution image.
+
+    ``rgb`` is ``H x W x 3`` float straight RGB in 0..1, ``valid`` marks pixels
+    opaque enough to segment. Layer 0 is the background (everywhere when
+    ``opaque``); unused layers come last with ``kind == "empty"``.
+    """
+    h, w = valid.shape
+    lab = to_lab(np.clip(np.rint(rgb * 255.0), 0, 255).astype(np.uint8))
+    el = find_elements(lab, valid)
+    m = len(el.kinds)
+    group_of = np.zeros(max(m, 1), np.int64)
+    groups: list[list[int]] = []
+    weights = np.zeros((m, m), np.float64)
+    hulls: list[Mask] = []
+    if m > 1:
+        overlap, hulls = hull_overlaps(el.labels, el.bboxes, m)
+        weights = below_edges(overlap, el.areas)
+        sub = slice(1, m)
+        gof, groups = group_elements(
+            weights[sub, sub],
+            el.areas[sub],
+            el.bboxes[sub],
+            el.colours[sub],
+            el.kinds[1:],
+            num_layers - 1,
+            diagonal=float(np.hypot(h, w)),
+        )
+        group_of[1:] = gof + 1
+        groups = [[e + 1 for e in g] for g in groups]
+    layer_of_pixel = np.where(el.labels >= 0, group_of[np.maximum(el.labels, 0)], -1)
+
+    bg_visible = el.labels == 0
+    if opaque:
+        amodal0 = np.ones((h, w), bool)
+    else:
+        amodal0 = ndimage.binary_fill_holes(bg_visible) & (bg_visible | (el.labels > 0))
+    plans = [LayerPlan("background", amodal0, None)]
+    for k, members in enumerate(groups, start=1):
+        amodal = np.zeros((h, w), bool)
+        for e in members:
+            ys, xs = crop(el.bboxes[e])
+            visible = el.labels[ys, xs] == e
+            above = layer_of_pixel[ys, xs] > k
+            amodal[ys, xs] |= amodal_mask(
+                visible, hulls[e], above, complete=el.kinds[e] in _COMPLETE_KINDS
+            )
+        kinds = {el.kinds[e] for e in members}
+        plans.append(LayerPlan(kinds.pop() if len(kinds) == 1 else "element", amodal, None))
+
+    owner = np.full((h, w), -1, np.int64)
+    for k, plan in enumerate(plans):
+        owner[plan.amodal] = k
+    for k, plan in enumerate(plans):
+        plan.fill = _fill_model(rgb, owner == k, plan.amodal & (owner != k), seed=seed + k)
+    while len(plans) < num_layers:
+        plans.append(LayerPlan("empty", np.zeros((h, w), bool), None))
+    return plans
+
+
+def _fill_model(
+    rgb: FloatImage, visible: Mask, hidden: Mask, *, seed: int
+) -> SmoothModel | FloatImage | None:
+    """The colour model that completes ``hidden`` from ``visible`` (``None``: nothing hidden)."""
+    if not hidden.any():
+        return None
+    core = ndimage.binary_erosion(visible)
+    known = core if core.sum() >= 0.3 * visible.sum() and core.sum() >= 16 else visible
+    model = fit_smooth(rgb, known, seed=seed)
+    if model is not None:
+        return model
+    if not known.any():
+        return np.broadcast_to(rgb.reshape(-1, 3).mean(axis=0), rgb.shape).astype(np.float32)
+    h, w = hidden.shape
+    rows = np.flatnonzero((hidden | known).any(axis=1))
+    cols = np.flatnonzero((hidden | known).any(axis=0))
+    ys = slice(max(rows[0] - 8, 0), min(rows[-1] + 9, h))
+    xs = slice(max(cols[0] - 8, 0), min(cols[-1] + 9, w))
+    out = rgb.copy()
+    out[ys, xs] = inpaint(rgb[ys, xs], ~known[ys, xs])
+    return out

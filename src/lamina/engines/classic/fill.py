@@ -1,0 +1,96 @@
+"""Completing what an element hid, from the colour model of the layer underneath.
+
+Design fills are flat or smooth gradients, so the first choice is a
+low-order polynomial of ``(x, y)`` fitted to the layer's visible pixels; it
+continues a gradient exactly under a large hole, where inpainting smears.
+When no polynomial fits (photos, patterns), OpenCV's Telea inpainting runs on
+the working-resolution image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+FloatImage = NDArray[np.float32]
+Mask = NDArray[np.bool_]
+
+MAX_DEGREE = 3
+FIT_TOLERANCE = 0.025
+"""Largest RMS residual (RGB in 0..1) for which a polynomial counts as the layer's model."""
+
+
+@dataclass(frozen=True)
+class SmoothModel:
+    """RGB as a polynomial of normalised coordinates ``u = (x + .5) / W``, ``v = (y + .5) / H``."""
+
+    degree: int
+    coefficients: NDArray[np.float64]
+    residual: float
+
+    def evaluate(self, u: NDArray[np.float64], v: NDArray[np.float64]) -> NDArray[np.float32]:
+        """RGB (``len(u) x 3``, clipped to 0..1) at the given normalised coordinates."""
+        rgb = poly_terms(u, v, self.degree) @ self.coefficients
+        return np.clip(rgb, 0.0, 1.0).astype(np.float32)
+
+
+def poly_terms(u: NDArray[np.float64], v: NDArray[np.float64], degree: int) -> NDArray[np.float64]:
+    """Design matrix of all monomials ``u^i v^j`` with ``i + j <= degree``."""
+    cols = [u**i * v ** (d - i) for d in range(degree + 1) for i in range(d + 1)]
+    return np.stack(cols, axis=1)
+
+
+def normalised_coords(
+    ys: NDArray[np.integer], xs: NDArray[np.integer], shape: tuple[int, int]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """``(u, v)`` of pixel centres in an image of ``shape = (H, W)``."""
+    h, w = shape
+    return (xs.astype(np.float64) + 0.5) / w, (ys.astype(np.float64) + 0.5) / h
+
+
+def fit_smooth(
+    rgb: FloatImage, known: Mask, *, seed: int = 0, max_samples: int = 20000
+) -> SmoothModel | None:
+    """The lowest-degree polynomial that fits ``rgb`` (``H x W x 3``, 0..1) on ``known``.
+
+    Returns ``None`` when there are too few known pixels or no degree up to
+    :data:`MAX_DEGREE` fits within :data:`FIT_TOLERANCE`.
+    """
+    ys, xs = np.nonzero(known)
+    if ys.size < 16:
+        return None
+    if ys.size > max_samples:
+        pick = np.random.default_rng(seed).choice(ys.size, max_samples, replace=False)
+        ys, xs = ys[pick], xs[pick]
+    u, v = normalised_coords(ys, xs, known.shape)
+    target = rgb[ys, xs].astype(np.float64)
+    for degree in range(MAX_DEGREE + 1):
+        terms = poly_terms(u, v, degree)
+        if terms.shape[1] * 4 > ys.size:
+            break
+        coef, *_ = np.linalg.lstsq(terms, target, rcond=None)
+        residual = float(np.sqrt(np.mean((terms @ coef - target) ** 2)))
+        if residual <= FIT_TOLERANCE:
+            return SmoothModel(degree, np.asarray(coef, np.float64), residual)
+    return None
+
+
+def inpaint(rgb: FloatImage, hole: Mask, *, radius: int = 3) -> FloatImage:
+    """Telea inpainting of ``hole`` in ``rgb`` (``H x W x 3`` float 0..1); other pixels kept."""
+    if not hole.any():
+        return rgb.copy()
+    if hole.all():
+        return np.broadcast_to(rgb.reshape(-1, 3).mean(axis=0), rgb.shape).astype(np.float32)
+    img8 = np.clip(np.rint(rgb * 255.0), 0, 255).astype(np.uint8)
+    filled = cv2.inpaint(img8, hole.astype(np.uint8), radius, cv2.INPAINT_TELEA)
+    out = rgb.copy()
+    out[hole] = filled[hole].astype(np.float32) / 255.0
+    return out
+
+
+def flat_colour(rgb: FloatImage, known: Mask) -> NDArray[np.float32]:
+    """Median RGB of the known pixels (robust to stray anti-aliased edge pixels)."""
+    return np.median(rgb[known], axis=0).astype(np.float32)

@@ -1,0 +1,275 @@
+"""Flat- and smooth-region segmentation in CIE Lab, plus a texture (photo) mask.
+
+Designs are mostly made of regions whose colour is constant or changes slowly
+(flat fills, gradients). Two neighbouring pixels belong to the same region when
+their Lab colours differ by less than a threshold, so a gradient stays one
+region while an edge splits two; anti-aliased edge pixels, which are mixtures
+of the colours on both sides, are then handed to the neighbour they resemble
+most. Textured areas (photos, grain) are found separately because the pixel
+graph shatters them into specks.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+FloatImage = NDArray[np.float32]
+Labels = NDArray[np.int32]
+Mask = NDArray[np.bool_]
+
+
+def to_lab(rgb: NDArray[np.uint8]) -> FloatImage:
+    """``H x W x 3`` ``uint8`` RGB -> ``float32`` Lab (L in 0..100, a and b about -128..127)."""
+    lab = cv2.cvtColor(np.ascontiguousarray(rgb, dtype=np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+    return np.asarray(lab, np.float32)
+
+
+def neighbour_distance(lab: FloatImage) -> FloatImage:
+    """Per-pixel largest Lab distance to the right and lower neighbours (``H x W``)."""
+    h, w = lab.shape[:2]
+    out = np.zeros((h, w), np.float32)
+    if w > 1:
+        d = np.sqrt(((lab[:, 1:] - lab[:, :-1]) ** 2).sum(axis=2))
+        out[:, :-1] = d
+    if h > 1:
+        d = np.sqrt(((lab[1:] - lab[:-1]) ** 2).sum(axis=2))
+        out[:-1] = np.maximum(out[:-1], d)
+    return out
+
+
+def noise_level(lab: FloatImage, valid: Mask) -> float:
+    """Typical Lab step between neighbours in the image's quiet half (0 for clean graphics)."""
+    d = neighbour_distance(lab)[valid]
+    if d.size == 0:
+        return 0.0
+    return float(np.percentile(d, 40))
+
+
+def denoise(lab: FloatImage, noise: float) -> FloatImage:
+    """Edge-preserving smoothing strong enough to bring grain below the region threshold."""
+    if noise < 1.0:
+        return lab
+    out = lab
+    for _ in range(2):
+        out = np.asarray(cv2.bilateralFilter(out, 5, 4.0 * noise, 2.0), np.float32)
+    return out
+
+
+def texture_mask(lab: FloatImage, valid: Mask, *, step: float = 2.0) -> Mask:
+    """Pixels in textured neighbourhoods (photos, grain): most 7x7 neighbours differ.
+
+    Clean graphics only have differing neighbours along edges, a thin fraction of
+    any window; photographic content has them almost everywhere.
+    """
+    busy = (neighbour_distance(lab) > step).astype(np.float32)
+    density = cv2.blur(busy, (7, 7), borderType=cv2.BORDER_REFLECT)
+    mask = (density > 0.55) & valid
+    if not mask.any():
+        return mask
+    mask = cv2.morphologyEx(
+        mask.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)
+    ).astype(bool)
+    return mask & valid
+
+
+def connected_regions(lab: FloatImage, valid: Mask, *, threshold: float) -> Labels:
+    """Label 4-connected pixels whose neighbour Lab distance is under ``threshold``.
+
+    Returns ``int32`` labels ``0..n-1`` for valid pixels and ``-1`` elsewhere.
+    """
+    h, w = lab.shape[:2]
+    idx = np.arange(h * w, dtype=np.int64).reshape(h, w)
+    rows: list[NDArray[np.int64]] = []
+    cols: list[NDArray[np.int64]] = []
+    if w > 1:
+        d = np.sqrt(((lab[:, 1:] - lab[:, :-1]) ** 2).sum(axis=2))
+        ok = (d < threshold) & valid[:, 1:] & valid[:, :-1]
+        rows.append(idx[:, :-1][ok])
+        cols.append(idx[:, 1:][ok])
+    if h > 1:
+        d = np.sqrt(((lab[1:] - lab[:-1]) ** 2).sum(axis=2))
+        ok = (d < threshold) & valid[1:] & valid[:-1]
+        rows.append(idx[:-1][ok])
+        cols.append(idx[1:][ok])
+    r = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+    c = np.concatenate(cols) if cols else np.zeros(0, np.int64)
+    graph = coo_matrix((np.ones(r.size, np.int8), (r, c)), shape=(h * w, h * w))
+    _, comp = connected_components(graph, directed=False)
+    comp = comp.reshape(h, w).astype(np.int64)
+    comp[~valid] = -1
+    return relabel(comp)
+
+
+def relabel(labels: NDArray[np.integer]) -> Labels:
+    """Renumber the non-negative labels to ``0..n-1`` in order of first appearance."""
+    flat = labels.ravel()
+    out = np.full(flat.shape, -1, np.int32)
+    ok = flat >= 0
+    if ok.any():
+        _, first, inverse = np.unique(flat[ok], return_index=True, return_inverse=True)
+        order = np.argsort(np.argsort(first))
+        out[ok] = order[inverse].astype(np.int32)
+    return out.reshape(labels.shape)
+
+
+def region_means(lab: FloatImage, labels: Labels, n: int) -> tuple[FloatImage, NDArray[np.int64]]:
+    """Mean Lab colour (``n x 3``) and pixel count (``n``) of each label."""
+    ok = labels >= 0
+    lab_ok = lab[ok]
+    lbl = labels[ok]
+    counts = np.bincount(lbl, minlength=n)
+    sums = np.stack([np.bincount(lbl, weights=lab_ok[:, c], minlength=n) for c in range(3)], axis=1)
+    means = sums / np.maximum(counts, 1)[:, None]
+    return means.astype(np.float32), counts
+
+
+def absorb(labels: Labels, lab: FloatImage, drop: Mask, *, max_passes: int = 64) -> Labels:
+    """Give every ``drop`` pixel the label of the adjacent kept region it resembles most.
+
+    Works outwards from the kept pixels one ring per pass; pixels still unreached
+    take their nearest kept pixel's label. Invalid pixels (``-1``) stay invalid.
+    """
+    out = labels.copy()
+    todo = drop & (labels >= 0)
+    out[todo] = -2
+    kept = out >= 0
+    if not kept.any():
+        return labels.copy()
+    n = int(out.max()) + 1
+    means, _ = region_means(lab, np.where(kept, out, -1).astype(np.int32), n)
+    h, w = out.shape
+    for _ in range(max_passes):
+        pending = np.argwhere(out == -2)
+        if pending.size == 0:
+            return out
+        ys, xs = pending[:, 0], pending[:, 1]
+        best = np.full(ys.size, np.inf, np.float32)
+        choice = np.full(ys.size, -2, np.int32)
+        colour = lab[ys, xs]
+        for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)):
+            ny, nx = ys + dy, xs + dx
+            inside = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
+            cand = np.full(ys.size, -1, np.int32)
+            cand[inside] = out[ny[inside], nx[inside]]
+            ok = cand >= 0
+            dist = np.full(ys.size, np.inf, np.float32)
+            dist[ok] = ((colour[ok] - means[cand[ok]]) ** 2).sum(axis=1)
+            better = dist < best
+            best[better] = dist[better]
+            choice[better] = cand[better]
+        reached = choice >= 0
+        if not reached.any():
+            break
+        out[ys[reached], xs[reached]] = choice[reached]
+    rest = out == -2
+    if rest.any():
+        _, (iy, ix) = ndimage.distance_transform_edt(out < 0, return_indices=True)
+        out[rest] = out[iy[rest], ix[rest]]
+    return out
+
+
+def mixture_regions(labels: Labels, lab: FloatImage, n: int, *, max_area: int) -> NDArray[np.bool_]:
+    """Flags regions that are anti-aliasing seams: thin, and coloured between two neighbours.
+
+    A seam's colour lies on the Lab segment joining the two regions it touches
+    most; a thin genuine element (a rule, a 1-pixel stroke) does not.
+    """
+    means, counts = region_means(lab, labels, n)
+    interior = _interior_counts(labels, n)
+    thin = (interior <= 0.25 * counts) | (counts <= 2)
+    candidates = thin & (counts <= max_area)
+    flags = np.zeros(n, bool)
+    if not candidates.any():
+        return flags
+    a, b, length = adjacency(labels)
+    for region in np.flatnonzero(candidates):
+        touching = (a == region) | (b == region)
+        if not touching.any():
+            continue
+        others = np.where(a[touching] == region, b[touching], a[touching])
+        weights = length[touching]
+        if others.size == 1:
+            flags[region] = counts[region] <= 2 and counts[others[0]] > counts[region]
+            continue
+        top = others[np.argsort(-weights)[:2]]
+        c = means[region]
+        p, q = means[top[0]], means[top[1]]
+        seg = q - p
+        t = float(np.clip(np.dot(c - p, seg) / max(float(np.dot(seg, seg)), 1e-6), 0, 1))
+        off = float(np.linalg.norm(c - (p + t * seg)))
+        flags[region] = off < max(4.0, 0.15 * float(np.linalg.norm(seg))) and 0.02 < t < 0.98
+    return flags
+
+
+def _interior_counts(labels: Labels, n: int) -> NDArray[np.int64]:
+    """Pixels of each label whose four neighbours share it."""
+    same = labels >= 0
+    same[1:] &= labels[1:] == labels[:-1]
+    same[:-1] &= labels[:-1] == labels[1:]
+    same[:, 1:] &= labels[:, 1:] == labels[:, :-1]
+    same[:, :-1] &= labels[:, :-1] == labels[:, 1:]
+    same[0, :] = same[-1, :] = False
+    same[:, 0] = same[:, -1] = False
+    return np.bincount(labels[same], minlength=n)
+
+
+def adjacency(
+    labels: Labels,
+) -> tuple[NDArray[np.int32], NDArray[np.int32], NDArray[np.int64]]:
+    """Region adjacency graph: pairs ``a < b`` of 4-adjacent labels and their border length."""
+    pairs: list[NDArray[np.int64]] = []
+    for x, y in ((labels[:, 1:], labels[:, :-1]), (labels[1:], labels[:-1])):
+        diff = (x != y) & (x >= 0) & (y >= 0)
+        lo = np.minimum(x[diff], y[diff]).astype(np.int64)
+        hi = np.maximum(x[diff], y[diff]).astype(np.int64)
+        pairs.append(lo << 32 | hi)
+    if not pairs or sum(p.size for p in pairs) == 0:
+        empty = np.zeros(0, np.int32)
+        return empty, empty, np.zeros(0, np.int64)
+    keys, length = np.unique(np.concatenate(pairs), return_counts=True)
+    return (keys >> 32).astype(np.int32), (keys & 0xFFFFFFFF).astype(np.int32), length
+
+
+def segment(
+    lab: FloatImage, valid: Mask, *, threshold: float = 6.0, min_area: int = 4
+) -> tuple[Labels, Mask]:
+    """Regions of a working-resolution Lab image, and its texture mask.
+
+    ``lab`` is ``H x W x 3`` ``float32`` Lab; ``valid`` marks pixels to segment
+    (opaque enough). Returns ``int32`` labels (``-1`` where invalid) in which
+    textured areas form their own connected regions, and the texture mask.
+    Seams and specks under ``min_area`` pixels are absorbed by their neighbours.
+    """
+    noise = noise_level(lab, valid)
+    smooth = denoise(lab, noise)
+    texture = texture_mask(lab, valid, step=max(2.0, 1.5 * noise)) if noise < 6.0 else valid
+    t = max(threshold, 2.5 * noise_level(smooth, valid))
+    flat_valid = valid & ~texture
+    labels = connected_regions(smooth, flat_valid, threshold=t)
+    n_flat = int(labels.max()) + 1
+    if texture.any():
+        tex_labels, n_tex = ndimage.label(texture)
+        labels = np.where(texture, tex_labels.astype(np.int32) - 1 + n_flat, labels).astype(
+            np.int32
+        )
+        n = n_flat + int(n_tex)
+    else:
+        n = n_flat
+    if n == 0:
+        return labels, texture
+    _, counts = region_means(smooth, labels, n)
+    drop_region = counts < min_area
+    seams = mixture_regions(labels, smooth, n, max_area=max(64, lab.shape[0] * lab.shape[1] // 50))
+    seams[n_flat:] = False
+    drop_region |= seams
+    drop = np.zeros(labels.shape, bool)
+    ok = labels >= 0
+    drop[ok] = drop_region[labels[ok]]
+    if drop.all() or not drop.any():
+        return labels, texture
+    return relabel(absorb(labels, smooth, drop)), texture
