@@ -32,6 +32,7 @@ def open_storage(settings: Settings) -> Storage:
     location = settings.resolved_storage
     if location.startswith("s3://"):
         import boto3
+        from botocore.config import Config
 
         bucket, prefix = parse_s3_location(location)
         client = boto3.client(
@@ -40,6 +41,7 @@ def open_storage(settings: Settings) -> Storage:
             region_name=settings.s3_region,
             aws_access_key_id=settings.s3_access_key_id,
             aws_secret_access_key=settings.s3_secret_access_key,
+            config=Config(signature_version="s3v4"),
         )
         return S3Storage(client, bucket, prefix)
     secret = load_or_create_secret(Path(settings.data_dir).resolve() / SECRET_FILE)
