@@ -1,0 +1,85 @@
+"""Golden quality test: the classic engine on ten fixed synthetic designs (256 px).
+
+It must beat both baselines under the LayerD protocol and stay above floors
+set a little below what it measured when the floors were last raised (see
+docs/benchmarks/quality.md for the full benchmark). A regression in the
+engine's segmentation, ordering, matting or fill shows up here first.
+"""
+
+from __future__ import annotations
+
+import pytest
+from bench.baselines import kmeans_layers, single_layer
+from bench.layerd_eval import EditScores, evaluate, mean_scores
+from bench.synth import CATEGORIES, generate
+
+from lamina.engines import get_engine
+from lamina.types import DecomposeParams
+
+SIZE = (256, 256)
+SEEDS = range(10)  # two designs per category
+METHODS = ("classic", "single", "kmeans")
+
+# Per category, after up to 5 merges: (soft IoU floor, RGB L1 ceiling).
+FLOORS = {
+    "text": (0.57, 0.18),
+    "shapes": (0.80, 0.05),
+    "cutouts": (0.93, 0.04),
+    "panels": (0.60, 0.09),
+    "photos": (0.72, 0.05),
+}
+
+Scores = dict[str, dict[str, list[list[EditScores]]]]
+
+
+@pytest.fixture(scope="module")
+def scores() -> Scores:
+    engine = get_engine("classic")
+    engine.warm_up()
+    out: Scores = {m: {c: [] for c in CATEGORIES} for m in METHODS}
+    for seed in SEEDS:
+        category = CATEGORIES[seed % len(CATEGORIES)]
+        sample = generate(seed, size=SIZE, category=category)
+        stack = engine.decompose(sample.image, DecomposeParams(num_layers=sample.num_layers))
+        assert len(stack.layers) == sample.num_layers
+        outputs = {
+            "classic": [layer.rgba for layer in stack.layers],
+            "single": single_layer(sample.image),
+            "kmeans": kmeans_layers(sample.image, sample.num_layers),
+        }
+        for method, layers in outputs.items():
+            out[method][category].append(evaluate(layers, list(sample.layers)))
+    return out
+
+
+def _overall(scores: Scores, method: str) -> list[EditScores]:
+    return mean_scores([r for per in scores[method].values() for r in per])
+
+
+@pytest.mark.slow
+def test_classic_beats_both_baselines(scores: Scores) -> None:
+    classic = _overall(scores, "classic")
+    for baseline in ("single", "kmeans"):
+        other = _overall(scores, baseline)
+        for edits in (0, 5):
+            assert classic[edits].cost < other[edits].cost, (baseline, edits)
+            assert classic[edits].alpha_iou > other[edits].alpha_iou, (baseline, edits)
+        assert classic[5].rgb_l1 < other[5].rgb_l1, baseline
+
+
+@pytest.mark.slow
+def test_classic_meets_overall_floors(scores: Scores) -> None:
+    classic = _overall(scores, "classic")
+    assert classic[0].alpha_iou >= 0.60
+    assert classic[0].cost <= 0.27
+    assert classic[5].alpha_iou >= 0.74
+    assert classic[5].rgb_l1 <= 0.075
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("category", CATEGORIES)
+def test_classic_meets_category_floors(scores: Scores, category: str) -> None:
+    iou_floor, l1_ceiling = FLOORS[category]
+    merged = mean_scores(scores["classic"][category])[5]
+    assert merged.alpha_iou >= iou_floor
+    assert merged.rgb_l1 <= l1_ceiling
