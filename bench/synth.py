@@ -285,7 +285,7 @@ def _bg_stripes(d: _Design) -> FloatArray:
 
 
 def _photo(d: _Design) -> FloatArray:
-    """A photo-like image: smooth multi-scale colour fields, blurred blobs and grain."""
+    """A photo-like image: multi-scale colour fields, blurred blobs, shaded objects, grain."""
     h, w, rng = d.h, d.w, d.rng
     lum = sum(
         amp * _smooth_noise(rng, h, w, cells, 1)
@@ -302,6 +302,13 @@ def _photo(d: _Design) -> FloatArray:
         blob = np.asarray(cv2.GaussianBlur(blob, (0, 0), rng.uniform(0.02, 0.08) * d.side))
         strength = rng.uniform(0.4, 0.9) * blob[..., None]
         img = img * (1.0 - strength) + _random_colour(rng) * strength
+    for _ in range(int(rng.integers(1, 4))):  # sharp, shaded objects: photos have edges
+        kind = ("polygon", "ellipse", "rect")[int(rng.integers(3))]
+        mask = _shape_mask(d, d.box((0.15, 0.45), (0.5, 1.5)), kind)[..., None]
+        shade = 0.8 + 0.2 * _smooth_noise(rng, h, w, 4, 1) + 0.05 * _smooth_noise(rng, h, w, 48, 1)
+        img = img * (1.0 - mask) + _random_colour(rng) * shade * mask
+    sigma = rng.uniform(0.4, 1.2) * d.side / 512  # a little defocus
+    img = np.asarray(cv2.GaussianBlur(img.astype(np.float32), (0, 0), sigma), np.float32)
     img = img + rng.normal(0, 0.015, (h, w, 3)).astype(np.float32)
     return np.clip(img, 0, 1).astype(np.float32)
 
