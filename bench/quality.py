@@ -143,6 +143,12 @@ def render_report(
         "hard-alpha layer per CIELAB k-means colour cluster, the largest made an opaque",
         "background (`bench/baselines.py`).",
         "",
+        "Read RGB L1 and soft IoU together: L1 compares straight colour only where the ground",
+        "truth is visible, and the input as one layer shows every visible pixel in its true",
+        "colour, so `single` gets a low L1 by construction while its IoU is poor. The DTW cost",
+        "combines both; `tests/bench/test_quality_golden.py` checks the classic engine beats both",
+        "baselines on cost and IoU.",
+        "",
     ]
     for setting in settings:
         title = (
