@@ -171,6 +171,9 @@ def render_report(
             [(method, runs[(setting, method)].all_scores()) for method in methods],
             first="method",
         )
+        lines += _ratios(
+            {method: mean_scores(runs[(setting, method)].all_scores()) for method in methods}
+        )
         lines += ["", "### Per category", ""]
         rows = []
         for category in CATEGORIES:
@@ -200,6 +203,29 @@ def _table(rows: Sequence[tuple[str, list[list[EditScores]]]], *, first: str) ->
         out.append(
             f"| {label} | soft IoU ↑ | " + " | ".join(f"{m.alpha_iou:.4f}" for m in mean) + " |"
         )
+    return out
+
+
+def _ratios(means: dict[str, list[EditScores]]) -> list[str]:
+    """Each engine against each baseline: cost ratio (lower is better) and IoU ratio."""
+    engines = [m for m in means if m not in BASELINES]
+    baselines = [m for m in means if m in BASELINES]
+    if not engines or not baselines:
+        return []
+    last = len(next(iter(means.values()))) - 1
+    out = [
+        "",
+        f"| ratio | cost, 0 merges | cost, {last} merges | IoU, 0 merges | IoU, {last} merges |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for engine in engines:
+        for baseline in baselines:
+            e, b = means[engine], means[baseline]
+            out.append(
+                f"| {engine} / {baseline} | {e[0].cost / b[0].cost:.2f} | "
+                f"{e[last].cost / b[last].cost:.2f} | {e[0].alpha_iou / b[0].alpha_iou:.2f} | "
+                f"{e[last].alpha_iou / b[last].alpha_iou:.2f} |"
+            )
     return out
 
 

@@ -75,3 +75,13 @@ def test_benchmark_cli_rejects_unknown_engine(tmp_path: Path) -> None:
         quality.main(["--methods", "nope", "--out", str(tmp_path / "q.md"), "--quiet"])
     assert exc.value.code == 2
     assert not (tmp_path / "q.md").exists()
+
+
+def test_benchmark_compares_an_engine_with_the_baselines(tmp_path: Path) -> None:
+    out = tmp_path / "q.md"
+    argv = ["--n", "2", "--size", "64", "--layers", "gt", "--methods", "classic", "single"]
+    assert quality.main([*argv, "--out", str(out), "--quiet"]) == 0
+    report = out.read_text()
+    assert "| classic | RGB L1 ↓ |" in report
+    assert "| classic / single |" in report
+    assert "## num_layers = 4" not in report
