@@ -394,11 +394,12 @@ def _blob_mask(d: _Design, box: Box) -> FloatArray:
 
 @functools.lru_cache(maxsize=1)
 def _font_paths() -> tuple[str | None, ...]:
-    """Installed TrueType fonts (sorted, at most 8) plus ``None`` for Pillow's own."""
+    """Up to 8 installed TrueType fonts, spread over the sorted list, plus Pillow's own."""
     found: set[str] = set()
     for pattern in _FONT_GLOBS:
         found.update(p for p in glob.glob(pattern) if "Math" not in p)
-    return (*sorted(found)[:8], None)
+    ordered = sorted(found)
+    return (*ordered[:: max(1, len(ordered) // 8)][:8], None)
 
 
 def _font(path: str | None, size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
@@ -408,11 +409,13 @@ def _font(path: str | None, size: int) -> ImageFont.FreeTypeFont | ImageFont.Ima
 
 
 def _text_mask(d: _Design, size_frac: tuple[float, float], within: Box | None) -> FloatArray:
-    """One line of text in a random installed font, shrunk to fit ``within``."""
+    """A line (or, for small sizes, sometimes two) of text in a random font, fit to ``within``."""
     x0, y0, x1, y1 = within or (0, 0, d.w, d.h)
     margin = int(0.03 * d.side)
     x0, y0, x1, y1 = x0 + margin, y0 + margin, x1 - margin, y1 - margin
     text = _WORDS[int(d.rng.integers(len(_WORDS)))]
+    if size_frac[1] <= 0.1 and d.rng.random() < 0.3:
+        text += "\n" + _WORDS[int(d.rng.integers(len(_WORDS)))]
     paths = _font_paths()
     path = paths[int(d.rng.integers(len(paths)))]
     size = max(8, int(d.rng.uniform(*size_frac) * d.side))

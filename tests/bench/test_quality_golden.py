@@ -22,11 +22,11 @@ METHODS = ("classic", "single", "kmeans")
 
 # Per category, after up to 5 merges: (soft IoU floor, RGB L1 ceiling).
 FLOORS = {
-    "text": (0.57, 0.18),
-    "shapes": (0.80, 0.05),
-    "cutouts": (0.93, 0.04),
-    "panels": (0.72, 0.10),
-    "photos": (0.55, 0.09),
+    "text": (0.60, 0.10),
+    "shapes": (0.82, 0.05),
+    "cutouts": (0.95, 0.035),
+    "panels": (0.70, 0.15),
+    "photos": (0.59, 0.08),
 }
 
 Scores = dict[str, dict[str, list[list[EditScores]]]]
@@ -64,16 +64,18 @@ def test_classic_beats_both_baselines(scores: Scores) -> None:
         for edits in (0, 5):
             assert classic[edits].cost < other[edits].cost, (baseline, edits)
             assert classic[edits].alpha_iou > other[edits].alpha_iou, (baseline, edits)
-        assert classic[5].rgb_l1 < other[5].rgb_l1, baseline
+    # RGB L1 alone is no contest against the input as one layer: it shows every visible
+    # pixel in its true colour. Against k-means it is.
+    assert classic[5].rgb_l1 < _overall(scores, "kmeans")[5].rgb_l1
 
 
 @pytest.mark.slow
 def test_classic_meets_overall_floors(scores: Scores) -> None:
     classic = _overall(scores, "classic")
-    assert classic[0].alpha_iou >= 0.60
-    assert classic[0].cost <= 0.25
-    assert classic[5].alpha_iou >= 0.72
-    assert classic[5].rgb_l1 <= 0.085
+    assert classic[0].alpha_iou >= 0.59
+    assert classic[0].cost <= 0.26
+    assert classic[5].alpha_iou >= 0.73
+    assert classic[5].rgb_l1 <= 0.08
 
 
 @pytest.mark.slow
