@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from bench.baselines import kmeans_layers, single_layer
 from bench.layerd_eval import EditScores, evaluate, mean_scores
-from bench.synth import CATEGORIES, dataset
+from bench.synth import CATEGORIES, dataset, sample_name, save_sample, write_layers
 from lamina.engines import Engine, get_engine
 from lamina.errors import LaminaError
 from lamina.types import DecomposeParams
@@ -85,19 +85,24 @@ def run_benchmark(
     layer_settings: Sequence[str],
     max_edits: int = 5,
     progress: bool = True,
+    save_dir: Path | None = None,
 ) -> tuple[dict[tuple[str, str], Run], list[int]]:
     """Score every method on the same ``n`` designs for each setting.
 
     Returns ``{(setting, method): Run}`` and the ground-truth layer counts.
     A method that raises a :class:`~lamina.errors.LaminaError` on a design is
     scored as if it had returned the input as one layer, and the failure is
-    recorded.
+    recorded. With ``save_dir``, each design, its truth and every method's layers are
+    written there as PNG folders for inspection.
     """
     runs: dict[tuple[str, str], Run] = defaultdict(Run)
     gt_counts: list[int] = []
     samples = dataset(n, seed=seed, size=(size, size))
-    for sample in tqdm(samples, total=n, disable=not progress, file=sys.stderr):
+    for index, sample in enumerate(tqdm(samples, total=n, disable=not progress, file=sys.stderr)):
         gt_counts.append(sample.num_layers)
+        folder = save_dir / sample_name(index, sample) if save_dir is not None else None
+        if folder is not None:
+            save_sample(sample, folder)
         truth = list(sample.layers)
         for setting in layer_settings:
             k = sample.num_layers if setting == "gt" else int(setting)
@@ -110,6 +115,8 @@ def run_benchmark(
                     run.failures.append(f"{sample.category}#{sample.seed}: {exc}")
                     layers = single_layer(sample.image)
                 run.seconds.append(time.perf_counter() - start)
+                if folder is not None:
+                    write_layers(layers, folder / f"{name}-{setting}")
                 run.scores[sample.category].append(evaluate(layers, truth, max_edits=max_edits))
     return runs, gt_counts
 
@@ -271,6 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--max-edits", type=int, default=5)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="Markdown report path")
+    parser.add_argument("--save", type=Path, help="also write designs and outputs as PNGs here")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     if args.n < 1 or args.size < 64 or args.max_edits < 0 or args.seed < 0:
@@ -287,6 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         layer_settings=args.layers,
         max_edits=args.max_edits,
         progress=not args.quiet,
+        save_dir=args.save,
     )
     command = "python -m bench.quality " + " ".join(sys.argv[1:] if argv is None else list(argv))
     report = render_report(runs, gt_counts, command=command.strip(), n=args.n, size=args.size)

@@ -13,10 +13,13 @@ are drawn into their element's layer, as design tools export a layer with its
 
 from __future__ import annotations
 
+import argparse
 import functools
 import glob
-from collections.abc import Callable, Iterator
+import json
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NamedTuple
 
 import cv2
@@ -131,6 +134,43 @@ def dataset(
         raise ValueError("need at least one category")
     for i in range(n):
         yield generate(seed + i, size=size, category=categories[i % len(categories)])
+
+
+def write_layers(layers: Sequence[NDArray[np.uint8]], directory: Path) -> None:
+    """Write RGBA ``layers`` as ``directory/00.png``, ``01.png``, ... (back to front)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for i, layer in enumerate(layers):
+        Image.fromarray(layer, "RGBA").save(directory / f"{i:02d}.png")
+
+
+def save_sample(sample: Sample, directory: Path) -> None:
+    """Write ``input.png``, the truth as ``layers/NN.png`` and ``sample.json`` (kinds)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(sample.image, "RGBA").save(directory / "input.png")
+    write_layers(sample.layers, directory / "layers")
+    meta = {"seed": sample.seed, "category": sample.category, "kinds": list(sample.kinds)}
+    (directory / "sample.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+
+
+def sample_name(index: int, sample: Sample) -> str:
+    """Folder name of ``sample``, the ``index``-th of a data set: ``003-panels-s3``."""
+    return f"{index:03d}-{sample.category}-s{sample.seed}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m bench.synth --n 20 --out DIR``: write a data set as PNG folders."""
+    parser = argparse.ArgumentParser(prog="python -m bench.synth", description=main.__doc__)
+    parser.add_argument("--n", type=int, default=20)
+    parser.add_argument("--size", type=int, default=512, help="square side in pixels")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    if args.n < 1 or args.size < 64 or args.seed < 0:
+        parser.error("need --n >= 1, --size >= 64 and --seed >= 0")
+    for i, sample in enumerate(dataset(args.n, seed=args.seed, size=(args.size, args.size))):
+        save_sample(sample, args.out / sample_name(i, sample))
+    print(f"wrote {args.n} designs to {args.out}")
+    return 0
 
 
 # --- the design under construction ------------------------------------------------------
@@ -565,3 +605,7 @@ _RECIPES: dict[str, Callable[[_Design], None]] = {
     "panels": _recipe_panels,
     "photos": _recipe_photos,
 }
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -80,7 +80,14 @@ def test_benchmark_cli_rejects_unknown_engine(tmp_path: Path) -> None:
 def test_benchmark_compares_an_engine_with_the_baselines(tmp_path: Path) -> None:
     out = tmp_path / "q.md"
     argv = ["--n", "2", "--size", "64", "--layers", "gt", "--methods", "classic", "single"]
+    argv += ["--save", str(tmp_path / "png")]
     assert quality.main([*argv, "--out", str(out), "--quiet"]) == 0
+    saved = tmp_path / "png" / "001-shapes-s1"
+    assert (saved / "input.png").is_file()
+    assert len(list((saved / "classic-gt").glob("*.png"))) == len(
+        list((saved / "layers").glob("*"))
+    )
+    assert len(list((saved / "single-gt").glob("*.png"))) == 1
     report = out.read_text()
     assert "| classic | RGB L1 ↓ |" in report
     assert "| classic / single |" in report
