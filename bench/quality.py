@@ -135,7 +135,8 @@ def render_report(
     lines = [
         "# Quality benchmark: LayerD protocol on synthetic designs",
         "",
-        f"Reproduce: `{command}` (commit `{_git_revision()}`, 1 process, CPU).",
+        f"Reproduce: `{command}` (commit `{_git_revision()}`, 1 process, CPU, timings on a",
+        "shared 2-core machine).",
         "",
         f"{n} designs of {size}x{size} from `bench/synth.py` (seeds 0..{n - 1}, categories "
         f"{', '.join(CATEGORIES)} in turn); ground-truth layers per design: "
@@ -237,12 +238,17 @@ def _ratios(means: dict[str, list[EditScores]]) -> list[str]:
 
 
 def _git_revision() -> str:
+    """``HEAD``'s short hash, flagged when ``src/`` or ``bench/`` differ from it."""
     try:
-        done = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        )
+        head = _git("rev-parse", "--short", "HEAD")
+        dirty = _git("status", "--porcelain", "--untracked-files=no", "--", "src", "bench")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+    return f"{head} + uncommitted changes" if dirty else head
+
+
+def _git(*args: str) -> str:
+    done = subprocess.run(["git", *args], capture_output=True, text=True, check=True)
     return done.stdout.strip()
 
 
