@@ -238,10 +238,11 @@ def _ratios(means: dict[str, list[EditScores]]) -> list[str]:
 
 
 def _git_revision() -> str:
-    """``HEAD``'s short hash, flagged when ``src/`` or ``bench/`` differ from it."""
+    """``HEAD``'s short hash, flagged when the code that shapes the scores differs from it."""
+    paths = ("src/lamina/engines", "src/lamina/imaging", "bench")
     try:
         head = _git("rev-parse", "--short", "HEAD")
-        dirty = _git("status", "--porcelain", "--untracked-files=no", "--", "src", "bench")
+        dirty = _git("status", "--porcelain", "--untracked-files=no", "--", *paths)
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return f"{head} + uncommitted changes" if dirty else head
