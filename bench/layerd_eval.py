@@ -21,9 +21,14 @@ Choices where the paper is silent, taken from the reference code: soft IoU
 of two empty alphas is 0; RGB L1 of an empty ground truth is 0; sequences of
 two levels or fewer are never merged; when a ground-truth merge is scored the
 cost's arguments are swapped (RGB L1 is then taken over the *prediction's*
-alpha), as the reference does. Merges composite with lamina's own "over"
+alpha), as the reference does. A merge's gain is the reference's: summed
+similarity of the merged level (against both matched groups, or paired with
+the next level) minus that of the two levels, so a merge taken greedily can
+still lower the *mean* scores. Merges composite with lamina's own "over"
 (``composite_uint8``) instead of PIL's ``alpha_composite``, which may differ
-by one 8-bit step.
+by one 8-bit step; on 90 prediction/truth pairs (engine, baselines, reversed
+truth) this module matched a line-by-line PIL transcription of the reference
+within 1e-6.
 """
 
 from __future__ import annotations
