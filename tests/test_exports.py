@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 from pptx import Presentation
 from psd_tools import PSDImage
 
-from lamina.imaging.codec import decode_image
+from lamina.imaging.codec import decode_image, encode_image
 from lamina.imaging.composite import composite_uint8
 from lamina.imaging.exports import (
     EXPORT_KINDS,
@@ -171,3 +171,27 @@ def test_exports_do_not_modify_the_stack() -> None:
     for kind in EXPORT_KINDS:
         export_bytes(stack, kind)
     assert all(np.array_equal(a, layer.rgba) for a, layer in zip(before, stack.layers, strict=True))
+
+
+def test_pre_encoded_layer_files_are_reused_and_checked() -> None:
+    stack = _stack()
+    encoded = [
+        encode_image(
+            layer.rgba,
+            "png",
+        )
+        for layer in stack.layers
+    ]
+    with zipfile.ZipFile(io.BytesIO(to_zip(stack, encoded=encoded))) as zf:
+        assert [zf.read(f"layer_0{i}.png") for i in range(4)] == encoded
+    deck = Presentation(io.BytesIO(export_bytes(stack, "pptx", encoded=encoded)))
+    assert [shape.image.blob for shape in deck.slides[0].shapes] == encoded
+    with pytest.raises(ValueError, match="3 encoded files for 4 layers"):
+        to_zip(stack, encoded=encoded[:3])
+
+
+def test_pptx_of_a_webp_stack_still_embeds_png() -> None:
+    stack = _stack(fmt="webp")
+    webp = [encode_image(layer.rgba, "webp") for layer in stack.layers]
+    deck = Presentation(io.BytesIO(to_pptx(stack, encoded=webp)))
+    assert {shape.image.content_type for shape in deck.slides[0].shapes} == {"image/png"}

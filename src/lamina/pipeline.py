@@ -17,13 +17,14 @@ import numpy as np
 
 from lamina.engines.base import Engine, ProgressCallback
 from lamina.errors import EngineError, ImageTooLarge, LaminaError
-from lamina.imaging.codec import DEFAULT_MAX_PIXELS, DecodedImage, decode_image, encode_image
+from lamina.imaging.codec import DEFAULT_MAX_PIXELS, DecodedImage, decode_image
 from lamina.imaging.exports import (
     EXPORT_FILENAMES,
     MANIFEST_FILENAME,
     ExportKind,
     export_bytes,
     layer_filename,
+    layer_files,
     manifest_bytes,
 )
 from lamina.types import DecomposeParams, Layer, LayerStack, alpha_bbox
@@ -128,16 +129,17 @@ def write_outputs(
             old.unlink()
 
     fmt = stack.params.output_format
+    encoded = layer_files(stack)
     written: list[Path] = []
-    for i, layer in enumerate(stack.layers):
+    for i, data in enumerate(encoded):
         path = out / layer_filename(i, fmt)
-        path.write_bytes(encode_image(layer.rgba, fmt))
+        path.write_bytes(data)
         written.append(path)
     path = out / MANIFEST_FILENAME
     path.write_bytes(manifest_bytes(stack, exports=kinds))
     written.append(path)
     for kind in kinds:
         path = out / EXPORT_FILENAMES[kind]
-        path.write_bytes(export_bytes(stack, kind))
+        path.write_bytes(export_bytes(stack, kind, encoded=encoded))
         written.append(path)
     return written

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 from PIL import Image
@@ -64,18 +64,32 @@ def manifest_bytes(stack: LayerStack, *, exports: Iterable[ExportKind] = ()) -> 
     return (json.dumps(manifest(stack, exports=exports), indent=2) + "\n").encode()
 
 
-def to_zip(stack: LayerStack) -> bytes:
+def layer_files(stack: LayerStack, encoded: Sequence[bytes] | None = None) -> list[bytes]:
+    """Every layer encoded in ``stack.params.output_format``, or ``encoded`` once checked.
+
+    Callers that already wrote the layer files pass their bytes as ``encoded``
+    so that exports do not encode every layer again.
+    """
+    if encoded is None:
+        return [encode_image(layer.rgba, stack.params.output_format) for layer in stack.layers]
+    if len(encoded) != len(stack.layers):
+        raise ValueError(f"{len(encoded)} encoded files for {len(stack.layers)} layers")
+    return list(encoded)
+
+
+def to_zip(stack: LayerStack, *, encoded: Sequence[bytes] | None = None) -> bytes:
     """A ZIP of the layer files (in ``output_format``) and ``layers.json``.
 
     Layer files are stored, not deflated: PNG and WebP are already compressed.
+    ``encoded``: see :func:`layer_files`.
     """
     fmt = stack.params.output_format
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
-        for i, layer in enumerate(stack.layers):
+        for i, data in enumerate(layer_files(stack, encoded)):
             zf.writestr(
                 zipfile.ZipInfo(layer_filename(i, fmt), date_time=(1980, 1, 1, 0, 0, 0)),
-                encode_image(layer.rgba, fmt),
+                data,
                 compress_type=zipfile.ZIP_STORED,
             )
         zf.writestr(
@@ -130,11 +144,12 @@ def slide_geometry(width: int, height: int) -> tuple[int, int, int, int, int, in
     return slide_w, slide_h, (slide_w - pic_w) // 2, (slide_h - pic_h) // 2, pic_w, pic_h
 
 
-def to_pptx(stack: LayerStack) -> bytes:
+def to_pptx(stack: LayerStack, *, encoded: Sequence[bytes] | None = None) -> bytes:
     """A one-slide PowerPoint deck: every layer a PNG picture covering the image, in order.
 
     The first picture (bottom of the z-order) is the background; each picture
     is named after its layer. See :func:`slide_geometry` for the slide size.
+    ``encoded`` (see :func:`layer_files`) is reused when the output format is PNG.
     """
     from pptx import Presentation
     from pptx.util import Emu
@@ -145,9 +160,13 @@ def to_pptx(stack: LayerStack) -> bytes:
     deck.slide_height = Emu(slide_h)
     blank = min(deck.slide_layouts, key=lambda layout: len(layout.placeholders))
     slide = deck.slides.add_slide(blank)
-    for layer in stack.layers:
+    if stack.params.output_format == "png":
+        pngs = layer_files(stack, encoded)
+    else:
+        pngs = [encode_image(layer.rgba, "png") for layer in stack.layers]
+    for layer, png in zip(stack.layers, pngs, strict=True):
         picture = slide.shapes.add_picture(
-            io.BytesIO(encode_image(layer.rgba, "png")),
+            io.BytesIO(png),
             Emu(left),
             Emu(top),
             Emu(pic_w),
@@ -159,16 +178,18 @@ def to_pptx(stack: LayerStack) -> bytes:
     return buf.getvalue()
 
 
-_EXPORTERS: dict[ExportKind, Callable[[LayerStack], bytes]] = {
-    "zip": to_zip,
-    "psd": to_psd,
-    "pptx": to_pptx,
-}
+def export_bytes(
+    stack: LayerStack, kind: ExportKind, *, encoded: Sequence[bytes] | None = None
+) -> bytes:
+    """The export called ``kind`` (``zip``, ``psd`` or ``pptx``) of ``stack``.
 
-
-def export_bytes(stack: LayerStack, kind: ExportKind) -> bytes:
-    """The export called ``kind`` (``zip``, ``psd`` or ``pptx``) of ``stack``."""
-    exporter = _EXPORTERS.get(kind)
-    if exporter is None:
-        raise ValueError(f"unknown export {kind!r}; choose from {', '.join(EXPORT_KINDS)}")
-    return exporter(stack)
+    ``encoded``: the layer files already encoded in ``output_format`` (see
+    :func:`layer_files`), reused by the ZIP and, for PNG, the PPTX export.
+    """
+    if kind == "zip":
+        return to_zip(stack, encoded=encoded)
+    if kind == "psd":
+        return to_psd(stack)
+    if kind == "pptx":
+        return to_pptx(stack, encoded=encoded)
+    raise ValueError(f"unknown export {kind!r}; choose from {', '.join(EXPORT_KINDS)}")
