@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
-from PIL import Image
+from PIL import Image, ImageCms
 
 from lamina.errors import ImageTooLarge, InvalidImage
 from lamina.imaging.codec import decode_image, encode_image
@@ -187,6 +187,48 @@ def test_animated_webp_and_apng_give_their_first_frame() -> None:
     for fmt in ("WEBP", "PNG"):
         data = _save(frames[0], fmt, save_all=True, append_images=frames[1:], lossless=True)
         assert tuple(decode_image(data).rgba[4, 4]) == (0, 0, 255, 255)
+
+
+def _swapped_profile() -> bytes:
+    """An RGB ICC profile whose red and blue primaries are swapped (named "swapped")."""
+    profile = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    tags = {}
+    for i in range(struct.unpack(">I", profile[128:132])[0]):
+        sig, offset, size = struct.unpack(">4sII", profile[132 + 12 * i : 144 + 12 * i])
+        tags[sig] = (offset, size)
+    (r_at, r_len), (b_at, b_len) = tags[b"rXYZ"], tags[b"bXYZ"]
+    red, blue = bytes(profile[r_at : r_at + r_len]), bytes(profile[b_at : b_at + b_len])
+    profile[r_at : r_at + r_len], profile[b_at : b_at + b_len] = blue, red
+    name = "sRGB built-in".encode("utf-16-be")  # the mluc description tag
+    return bytes(profile).replace(name, "swapped RB   ".encode("utf-16-be"))
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA"])
+def test_embedded_icc_profile_is_converted_to_srgb(mode: str) -> None:
+    img = Image.new(mode, (6, 4), (200, 30, 10, 77)[: len(mode)])
+    decoded = decode_image(_save(img, "PNG", icc_profile=_swapped_profile()))
+    assert np.abs(decoded.rgba[0, 0, :3].astype(int) - (10, 30, 200)).max() <= 2
+    assert decoded.rgba[0, 0, 3] == (77 if mode == "RGBA" else 255)
+
+
+def test_icc_profile_in_jpeg_is_converted() -> None:
+    img = Image.new("RGB", (16, 16), (220, 40, 20))
+    decoded = decode_image(_save(img, "JPEG", quality=95, icc_profile=_swapped_profile()))
+    assert np.abs(decoded.rgba[8, 8, :3].astype(int) - (20, 40, 220)).max() <= 8
+
+
+@pytest.mark.parametrize(
+    "icc",
+    [
+        ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes(),  # skipped
+        ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes(),  # wrong space
+        b"definitely not an ICC profile",
+    ],
+)
+def test_srgb_unfitting_or_corrupt_profiles_leave_pixels_as_they_are(icc: bytes) -> None:
+    rgba = _rgba(seed=4)
+    decoded = decode_image(_save(Image.fromarray(rgba, "RGBA"), "PNG", icc_profile=icc))
+    assert np.array_equal(decoded.rgba, rgba)
 
 
 # -- hostile and unsupported inputs -------------------------------------------------------

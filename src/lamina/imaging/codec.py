@@ -73,7 +73,10 @@ def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decode
                     f"over the limit of {max_pixels}"
                 )
             img.load()  # the first frame only
+            icc = img.info.get("icc_profile")
             img = ImageOps.exif_transpose(img) or img
+            if isinstance(icc, bytes) and icc:
+                img = _to_srgb(img, icc)
             rgba, has_alpha = _to_rgba(img)
     except (ImageTooLarge, InvalidImage):
         raise
@@ -90,6 +93,32 @@ def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decode
         # (KeyError, TypeError, ZeroDivisionError, ...); callers rely on one error type.
         raise InvalidImage(f"the image could not be decoded ({type(exc).__name__}: {exc})") from exc
     return DecodedImage(rgba=rgba, format="JPEG" if fmt == "MPO" else fmt, has_alpha=has_alpha)
+
+
+_ICC_MODES = {"RGB": "RGB", "RGBA": "RGBA", "CMYK": "RGB", "L": "RGB"}  # input -> output mode
+
+
+def _to_srgb(img: Image.Image, icc: bytes) -> Image.Image:
+    """Convert from the embedded ICC profile to sRGB, which the layer files are read as.
+
+    Wide-gamut photos (Display P3, Adobe RGB) and print CMYK would otherwise
+    lose their colours. sRGB profiles are skipped (the conversion is the
+    identity up to rounding); a profile that is corrupt or does not fit the
+    image's mode is ignored and the pixels are taken as sRGB, as browsers do.
+    """
+    out_mode = _ICC_MODES.get(img.mode)
+    if out_mode is None:
+        return img
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        if ImageCms.getProfileDescription(source).strip().lower().startswith("srgb"):
+            return img
+        transform = ImageCms.buildTransform(
+            source, ImageCms.createProfile("sRGB"), img.mode, out_mode
+        )
+        return ImageCms.applyTransform(img, transform) or img
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return img
 
 
 def _to_rgba(img: Image.Image) -> tuple[NDArray[np.uint8], bool]:
