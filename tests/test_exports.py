@@ -9,6 +9,7 @@ import zipfile
 import numpy as np
 import pytest
 from numpy.typing import NDArray
+from PIL import Image
 from pptx import Presentation
 from psd_tools import PSDImage
 
@@ -56,6 +57,11 @@ def _visible_equal(a: NDArray[np.uint8], b: NDArray[np.uint8]) -> bool:
     )
 
 
+def _over_white(stack: LayerStack) -> NDArray[np.int64]:
+    white = np.full_like(stack.layers[0].rgba, 255)
+    return composite_uint8([white, *(layer.rgba for layer in stack.layers)])[..., :3].astype(int)
+
+
 @pytest.mark.parametrize("fmt", ["png", "webp"])
 def test_zip_holds_layer_files_and_manifest(fmt: str) -> None:
     stack = _stack(fmt=fmt)
@@ -86,6 +92,8 @@ def test_psd_reads_back_with_names_order_pixels_and_composite() -> None:
     assert [layer.visible for layer in layers] == [True, True, False, True]
     for psd_layer, layer in zip(layers, stack.layers, strict=True):
         assert psd_layer.offset == (0, 0) and psd_layer.size == (40, 30)
+        assert not psd_layer.has_mask()  # alpha is the transparency channel, not a mask
+        assert -1 in [info.id for info in psd_layer._record.channel_info]
         pixels = psd_layer.topil()
         assert pixels is not None and pixels.mode == "RGBA"
         assert _visible_equal(np.asarray(pixels), layer.rgba)
@@ -195,3 +203,18 @@ def test_pptx_of_a_webp_stack_still_embeds_png() -> None:
     webp = [encode_image(layer.rgba, "webp") for layer in stack.layers]
     deck = Presentation(io.BytesIO(to_pptx(stack, encoded=webp)))
     assert {shape.image.content_type for shape in deck.slides[0].shapes} == {"image/png"}
+
+
+def test_psd_reads_back_with_a_second_reader_pillow() -> None:
+    """Pillow checks the structure and merged preview (it cannot read layer alpha of RGB PSDs)."""
+    stack = _stack()
+    stack.layers[0].rgba[:6, :9, 3] = 0  # a hole through every layer
+    with Image.open(io.BytesIO(to_psd(stack))) as psd:
+        assert (psd.format, psd.size) == ("PSD", (40, 30))
+        assert [entry[0] for entry in psd.layers] == [layer.name for layer in stack.layers]
+        assert psd.mode == "RGB"  # the merged preview, composited over white ...
+        merged = np.asarray(psd).astype(int)
+        alpha = composite_uint8([layer.rgba for layer in stack.layers])[..., 3]
+        solid = (alpha == 0) | (alpha == 255)  # ... except that psd-tools leaves
+        assert np.abs(merged - _over_white(stack))[solid].max() <= 1  # translucent ones unmatted
+        assert solid.mean() > 0.95

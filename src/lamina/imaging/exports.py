@@ -13,8 +13,6 @@ import zipfile
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
-from PIL import Image
-
 from lamina.imaging.codec import encode_image
 from lamina.types import LayerStack
 
@@ -111,10 +109,12 @@ def to_psd(stack: LayerStack) -> bytes:
     from psd_tools import PSDImage
     from psd_tools.constants import Compression
 
-    # RGBA document: layer alpha is stored as transparency, not as a layer mask.
-    psd = PSDImage.new("RGBA", stack.size, color=(255, 255, 255, 0), compression=Compression.RLE)
+    # An RGB document, as Photoshop writes layered files (an RGBA one shows a stray "Alpha 1"
+    # channel); layers built from 4-channel arrays keep alpha as their transparency channel
+    # rather than as a layer mask. The merged preview is composited over white.
+    psd = PSDImage.new("RGB", stack.size, color=(255, 255, 255), compression=Compression.RLE)
     for layer in stack.layers:
-        pixel_layer = psd.create_pixel_layer(Image.fromarray(layer.rgba, "RGBA"), name=layer.name)
+        pixel_layer = psd.create_pixel_layer_from_array(layer.rgba, name=layer.name)
         if layer.empty:
             pixel_layer.visible = False
     buf = io.BytesIO()
