@@ -1,0 +1,246 @@
+"""The worker loop in-process: outputs, readable failures, leases, graceful stop, URL inputs."""
+
+from __future__ import annotations
+
+import http.server
+import io
+import threading
+import time
+import zipfile
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+from tests.jobs.fast_engine import FastEngine
+
+from lamina.config import Settings
+from lamina.imaging.codec import decode_image, encode_image
+from lamina.jobs.models import jobs
+from lamina.jobs.retention import purge_expired
+from lamina.jobs.states import JobState
+from lamina.jobs.store import JobStore, output_prefix
+from lamina.jobs.worker import Worker, error_message
+from lamina.storage import LocalStorage, ObjectNotFound
+
+RNG = np.random.default_rng(7)
+IMAGE = RNG.integers(0, 256, size=(24, 32, 4), dtype=np.uint8)
+IMAGE[..., 3] = 255
+PNG = encode_image(IMAGE)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path, lease_s=30.0, allow_private_urls=True)
+
+
+@pytest.fixture
+def local_store(settings: Settings) -> Iterator[JobStore]:
+    store = JobStore(settings.resolved_database_url)
+    store.migrate()
+    yield store
+    store.dispose()
+
+
+@pytest.fixture
+def storage(settings: Settings) -> LocalStorage:
+    return LocalStorage(Path(settings.resolved_storage), b"k" * 32)
+
+
+def make_worker(store: JobStore, storage: LocalStorage, settings: Settings, **kw: float) -> Worker:
+    return Worker(store, storage, FastEngine, settings, poll_s=0.02, **kw)  # type: ignore[arg-type]
+
+
+def submit(store: JobStore, storage: LocalStorage, data: bytes = PNG, **params: object) -> str:
+    key = f"inputs/{time.monotonic_ns()}"
+    storage.put(key, data, "image/png")
+    job = store.submit(owner="k", model_id="m", params={"num_layers": 3, **params}, input_key=key)
+    return job.id
+
+
+def run_in_thread(worker: Worker, stop: threading.Event, **kw: int) -> threading.Thread:
+    thread = threading.Thread(target=worker.run, args=(stop,), kwargs=kw, daemon=True)
+    thread.start()
+    return thread
+
+
+def wait_for(predicate: object, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_a_job_produces_layers_exports_and_metadata(
+    local_store: JobStore, storage: LocalStorage, settings: Settings
+) -> None:
+    job_id = submit(local_store, storage, seed=5)
+    assert make_worker(local_store, storage, settings).run(threading.Event(), max_jobs=1) == 1
+    job = local_store.get(job_id)
+    assert job.state is JobState.COMPLETED, job.error
+    result = job.result
+    assert result is not None
+    assert result["layers"] == [f"{output_prefix(job_id)}layer_0{i}.png" for i in range(3)]
+    assert np.array_equal(decode_image(storage.get(result["layers"][0])).rgba, IMAGE)
+    assert decode_image(storage.get(result["layers"][2])).rgba[..., 3].max() == 0
+    assert set(result["exports"]) == {"zip", "psd", "pptx"}
+    with zipfile.ZipFile(io.BytesIO(storage.get(result["exports"]["zip"]))) as zf:
+        assert "layers.json" in zf.namelist()
+    assert storage.get(result["exports"]["psd"])[:4] == b"8BPS"
+    assert storage.get(result["exports"]["pptx"])[:2] == b"PK"
+    assert result["engine"] == "fast" and result["seed"] == 5
+    assert [layer["file"] for layer in result["metadata"]["layers"]] == [
+        "layer_00.png",
+        "layer_01.png",
+        "layer_02.png",
+    ]
+    assert {"decode", "engine", "fetch", "store"} <= set(result["timings"])
+    assert storage.get(result["manifest"]).startswith(b"{")
+    assert job.attempts == 1 and job.progress == 1.0
+
+
+def test_failures_are_readable_and_the_worker_goes_on(
+    local_store: JobStore, storage: LocalStorage, settings: Settings
+) -> None:
+    failing = submit(local_store, storage, prompt="fail")
+    oom = submit(local_store, storage, prompt="oom")
+    corrupt = submit(local_store, storage, data=b"\x89PNG\r\n\x1a\n garbage")
+    missing = local_store.submit(owner="k", model_id="m", params={}, input_key="inputs/gone").id
+    good = submit(local_store, storage)
+    worker = make_worker(local_store, storage, settings)
+    assert worker.run(threading.Event(), max_jobs=5) == 5
+    errors = {job_id: local_store.get(job_id).error for job_id in (failing, oom, corrupt, missing)}
+    assert "asked to fail" in str(errors[failing])
+    assert "MemoryError" in str(errors[oom])
+    assert "image" in str(errors[corrupt]) and "internal error" not in str(errors[corrupt])
+    assert "inputs/gone" in str(errors[missing])
+    for job_id in errors:
+        assert local_store.get(job_id).state is JobState.FAILED
+    assert local_store.get(good).state is JobState.COMPLETED
+
+
+def test_error_messages() -> None:
+    class OutOfMemoryError(RuntimeError):
+        pass
+
+    assert "out of memory" in error_message(MemoryError())
+    assert "out of GPU memory" in error_message(OutOfMemoryError("CUDA out of memory"))
+    assert error_message(KeyError("secret detail")) == "internal error: KeyError"
+    assert error_message(ObjectNotFound("no stored object 'x'")) == "no stored object 'x'"
+
+
+def test_heartbeats_keep_a_long_job_alive(
+    local_store: JobStore, storage: LocalStorage, tmp_path: Path
+) -> None:
+    settings = Settings(data_dir=tmp_path, lease_s=0.6)
+    job_id = submit(local_store, storage, prompt="sleep:1.5")
+    worker = make_worker(local_store, storage, settings, heartbeat_s=0.1)
+    stop = threading.Event()
+    thread = run_in_thread(worker, stop, max_jobs=1)
+    reaped = 0
+    while thread.is_alive():
+        reaped += local_store.reap_expired(max_attempts=1)
+        time.sleep(0.05)
+    job = local_store.get(job_id)
+    assert reaped == 0
+    assert job.state is JobState.COMPLETED and job.attempts == 1
+
+
+def test_progress_is_recorded_while_running(
+    local_store: JobStore, storage: LocalStorage, settings: Settings
+) -> None:
+    job_id = submit(local_store, storage, prompt="sleep:1.2")
+    worker = make_worker(local_store, storage, settings, progress_every_s=0.1)
+    thread = run_in_thread(worker, threading.Event(), max_jobs=1)
+    wait_for(lambda: 0.0 < local_store.get(job_id).progress < 1.0)
+    thread.join(20)
+    assert local_store.get(job_id).progress == 1.0
+
+
+def test_stop_releases_a_job_that_does_not_finish_in_the_grace_period(
+    local_store: JobStore, storage: LocalStorage, settings: Settings
+) -> None:
+    job_id = submit(local_store, storage, prompt="sleep:30")
+    worker = make_worker(local_store, storage, settings, grace_s=0.2)
+    stop = threading.Event()
+    thread = run_in_thread(worker, stop)
+    wait_for(lambda: local_store.get(job_id).state is JobState.IN_PROGRESS)
+    stop.set()
+    thread.join(10)
+    assert not thread.is_alive()
+    job = local_store.get(job_id)
+    assert job.state is JobState.IN_QUEUE and job.attempts == 0 and job.worker_id is None
+    assert local_store.stats()["workers_alive"] == 0
+
+
+def test_stop_lets_a_short_job_finish(
+    local_store: JobStore, storage: LocalStorage, settings: Settings
+) -> None:
+    job_id = submit(local_store, storage, prompt="sleep:0.5")
+    worker = make_worker(local_store, storage, settings, grace_s=20)
+    stop = threading.Event()
+    thread = run_in_thread(worker, stop)
+    wait_for(lambda: local_store.get(job_id).state is JobState.IN_PROGRESS)
+    stop.set()
+    thread.join(20)
+    assert local_store.get(job_id).state is JobState.COMPLETED
+
+
+def test_a_worker_that_lost_its_lease_records_nothing(
+    local_store: JobStore, storage: LocalStorage, settings: Settings
+) -> None:
+    job_id = submit(local_store, storage, prompt="sleep:1")
+    worker = make_worker(local_store, storage, settings, progress_every_s=0.05)
+    thread = run_in_thread(worker, threading.Event(), max_jobs=1)
+    wait_for(lambda: local_store.get(job_id).state is JobState.IN_PROGRESS)
+    with local_store.engine.begin() as conn:  # as if reaped and claimed by another worker
+        conn.execute(sa.update(jobs).where(jobs.c.id == job_id).values(worker_id="other"))
+    thread.join(20)
+    job = local_store.get(job_id)
+    assert job.state is JobState.IN_PROGRESS and job.worker_id == "other"
+    assert local_store.complete(job_id, "other", {"by": "other"})
+
+
+def test_url_inputs_are_fetched(
+    local_store: JobStore, storage: LocalStorage, settings: Settings
+) -> None:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", str(len(PNG)))
+            self.end_headers()
+            self.wfile.write(PNG)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/in.png"
+        job = local_store.submit(owner="k", model_id="m", params={"image_url": url}, input_url=url)
+        make_worker(local_store, storage, settings).run(threading.Event(), max_jobs=1)
+    finally:
+        server.shutdown()
+        server.server_close()
+    done = local_store.get(job.id)
+    assert done.state is JobState.COMPLETED, done.error
+    assert np.array_equal(decode_image(storage.get(done.result["layers"][0])).rgba, IMAGE)
+
+
+def test_purge_expired_deletes_rows_then_files(
+    local_store: JobStore, storage: LocalStorage, settings: Settings
+) -> None:
+    job_id = submit(local_store, storage)
+    make_worker(local_store, storage, settings).run(threading.Event(), max_jobs=1)
+    job = local_store.get(job_id)
+    assert job.result is not None and job.input_key is not None
+    assert purge_expired(local_store, storage, before=datetime.now(UTC) - timedelta(1)) == 0
+    assert purge_expired(local_store, storage, before=datetime.now(UTC) + timedelta(1)) == 1
+    with pytest.raises(ObjectNotFound):
+        storage.get(job.result["layers"][0])
+    with pytest.raises(ObjectNotFound):
+        storage.get(job.input_key)
