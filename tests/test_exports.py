@@ -13,6 +13,7 @@ from PIL import Image
 from pptx import Presentation
 from psd_tools import PSDImage
 
+from lamina.errors import ImageTooLarge
 from lamina.imaging.codec import decode_image, encode_image
 from lamina.imaging.composite import composite_uint8
 from lamina.imaging.exports import (
@@ -218,3 +219,15 @@ def test_psd_reads_back_with_a_second_reader_pillow() -> None:
         solid = (alpha == 0) | (alpha == 255)  # ... except that psd-tools leaves
         assert np.abs(merged - _over_white(stack))[solid].max() <= 1  # translucent ones unmatted
         assert solid.mean() > 0.95
+
+
+def test_psd_wider_than_30000_px_is_refused_clearly() -> None:
+    rgba = np.zeros((2, 30_001, 4), dtype=np.uint8)
+    stack = LayerStack(
+        layers=[Layer(rgba=rgba, name="strip", kind="element")],
+        engine="test",
+        params=DecomposeParams(num_layers=1),
+    )
+    with pytest.raises(ImageTooLarge, match="at most 30000 px per side; this image is 30001x2"):
+        to_psd(stack)
+    assert to_zip(stack)[:2] == b"PK"  # the other exports still work

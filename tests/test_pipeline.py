@@ -249,3 +249,12 @@ def test_write_outputs_rejects_an_unknown_export_before_writing(tmp_path: Path) 
     with pytest.raises(ValueError, match="unknown export 'tiff'"):
         write_outputs(stack, tmp_path / "out", exports=["tiff"])  # type: ignore[list-item]
     assert not (tmp_path / "out").exists()
+
+
+def test_a_failing_export_leaves_the_folder_untouched(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    rgba = np.full((2, 30_001, 4), 200, dtype=np.uint8)
+    stack = decompose_image(_png(rgba), DecomposeParams(num_layers=1), engine=BandEngine())
+    with pytest.raises(ImageTooLarge, match="PSD export"):
+        write_outputs(stack, out, exports=["zip", "psd"])
+    assert not out.exists()

@@ -115,31 +115,31 @@ def write_outputs(
 
     ``outdir`` is created if needed. Files a previous run left there under
     lamina's own names (``layer_NN.*``, ``layers.*``) are removed first, so the
-    folder never mixes two runs; nothing else in it is touched. Returns the
-    written paths: layers back to front, then ``layers.json``, then exports.
+    folder never mixes two runs; nothing else in it is touched. All files are
+    built in memory first, so an export that fails (e.g. a PSD over 30,000 px)
+    raises before ``outdir`` is created or changed. Returns the written paths:
+    layers back to front, then ``layers.json``, then exports.
     """
     kinds = list(dict.fromkeys(exports))
     for kind in kinds:
         if kind not in EXPORT_FILENAMES:
             raise ValueError(f"unknown export {kind!r}")
+    # Everything is built before the folder is touched: a failing export leaves no half run.
+    fmt = stack.params.output_format
+    encoded = layer_files(stack)
+    files = {layer_filename(i, fmt): data for i, data in enumerate(encoded)}
+    files[MANIFEST_FILENAME] = manifest_bytes(stack, exports=kinds)
+    for kind in kinds:
+        files[EXPORT_FILENAMES[kind]] = export_bytes(stack, kind, encoded=encoded)
+
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     for old in out.iterdir():
         if old.is_file() and _OUTPUT_NAME.fullmatch(old.name):
             old.unlink()
-
-    fmt = stack.params.output_format
-    encoded = layer_files(stack)
-    written: list[Path] = []
-    for i, data in enumerate(encoded):
-        path = out / layer_filename(i, fmt)
+    written = []
+    for name, data in files.items():
+        path = out / name
         path.write_bytes(data)
-        written.append(path)
-    path = out / MANIFEST_FILENAME
-    path.write_bytes(manifest_bytes(stack, exports=kinds))
-    written.append(path)
-    for kind in kinds:
-        path = out / EXPORT_FILENAMES[kind]
-        path.write_bytes(export_bytes(stack, kind, encoded=encoded))
         written.append(path)
     return written

@@ -13,6 +13,7 @@ import zipfile
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
+from lamina.errors import ImageTooLarge
 from lamina.imaging.codec import encode_image
 from lamina.types import LayerStack
 
@@ -29,6 +30,7 @@ EXPORT_MEDIA_TYPES: dict[ExportKind, str] = {
     "pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
 }
 MANIFEST_FILENAME = "layers.json"
+PSD_MAX_SIDE = 30_000
 
 _EMU_PER_PX = 914_400 // 96  # 96 dpi
 _MIN_SLIDE_EMU = 914_400  # PowerPoint refuses slides under 1 inch ...
@@ -102,9 +104,9 @@ def to_psd(stack: LayerStack) -> bytes:
     """A layered Photoshop file: one full-canvas RGBA pixel layer per layer, back to front.
 
     Layers (named after the stack's) and the merged preview are RLE-compressed;
-    empty layers are kept (so indices match) but hidden. Canvases wider or taller than
-    30,000 px are written as PSB (Photoshop's large document format), which
-    psd-tools selects by itself.
+    empty layers are kept (so indices match) but hidden. Raises
+    :class:`~lamina.errors.ImageTooLarge` for a side over 30,000 px, the PSD
+    format's limit (psd-tools cannot write such layers even as PSB).
     """
     from psd_tools import PSDImage
     from psd_tools.constants import Compression
@@ -112,6 +114,11 @@ def to_psd(stack: LayerStack) -> bytes:
     # An RGB document, as Photoshop writes layered files (an RGBA one shows a stray "Alpha 1"
     # channel); layers built from 4-channel arrays keep alpha as their transparency channel
     # rather than as a layer mask. The merged preview is composited over white.
+    width, height = stack.size
+    if max(width, height) > PSD_MAX_SIDE:
+        raise ImageTooLarge(
+            f"a PSD export holds at most {PSD_MAX_SIDE} px per side; this image is {width}x{height}"
+        )
     psd = PSDImage.new("RGB", stack.size, color=(255, 255, 255), compression=Compression.RLE)
     for layer in stack.layers:
         pixel_layer = psd.create_pixel_layer_from_array(layer.rgba, name=layer.name)
