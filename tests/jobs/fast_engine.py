@@ -3,11 +3,14 @@
 Alpha-compositing its layers gives the input back. The prompt steers it, so tests can
 exercise the worker's failure paths: ``"fail"`` raises, ``"oom"`` raises MemoryError,
 ``"sleep:S"`` works for S seconds while reporting progress. Worker subprocesses load it
-with ``LAMINA_ENGINE_PLUGINS=fast=tests.jobs.fast_engine:FastEngine``.
+with ``LAMINA_ENGINE_PLUGINS=fast=tests.jobs.fast_engine:FastEngine``. When
+``LAMINA_TEST_ENGINE_LOG`` names a file, every finished decomposition appends
+``"<seed> <CUDA_VISIBLE_DEVICES>"`` to it, so tests can count runs across processes.
 """
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -17,6 +20,7 @@ from lamina.engines.base import ProgressCallback
 from lamina.types import DecomposeParams, Layer, LayerStack
 
 PLUGIN = "fast=tests.jobs.fast_engine:FastEngine"
+LOG_ENV = "LAMINA_TEST_ENGINE_LOG"
 
 
 class FastEngine:
@@ -54,4 +58,8 @@ class FastEngine:
         ]
         if progress is not None:
             progress(1.0)
+        log = os.environ.get(LOG_ENV)
+        if log:
+            with open(log, "a") as fh:  # one short O_APPEND write: atomic across processes
+                fh.write(f"{params.seed} {os.environ.get('CUDA_VISIBLE_DEVICES', '')}\n")
         return LayerStack(layers=layers, engine=self.name, params=params)

@@ -58,7 +58,8 @@ def run_worker_process(settings: Settings, *, max_jobs: int | None = None) -> in
     from lamina.jobs.worker import Worker
     from lamina.storage import open_storage
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("lamina").setLevel(logging.INFO)
     register_engine_plugins(os.environ.get(ENGINE_PLUGINS_ENV))
     store = JobStore(settings.resolved_database_url)
     store.migrate()
@@ -143,9 +144,18 @@ def settings_env(settings: Settings, base: Mapping[str, str] | None = None) -> d
     for name, value in settings.model_dump().items():
         key = f"LAMINA_{name.upper()}"
         env.pop(key, None)
-        if value is not None:
+        if value is not None and name not in _FLAG_ONLY:
             env[key] = str(value.resolve()) if name == "data_dir" else str(value)
     return env
+
+
+_FLAG_ONLY = frozenset({"resolution"})
+"""Settings a child gets as a flag: an integer ``Literal`` does not parse from the environment."""
+
+
+def settings_args(settings: Settings) -> list[str]:
+    """The ``lamina worker`` flags for the settings in :data:`_FLAG_ONLY`."""
+    return ["--resolution", str(settings.resolution)]
 
 
 @dataclass
@@ -183,7 +193,7 @@ class WorkerPool:
         return self
 
     def _spawn(self, child: _Child) -> None:
-        command = [sys.executable, "-m", "lamina.cli", "worker"]
+        command = [sys.executable, "-m", "lamina.cli", "worker", *settings_args(self.settings)]
         if self.max_jobs is not None:
             command += ["--max-jobs", str(self.max_jobs)]
         child.process = subprocess.Popen(command, env=child.env)

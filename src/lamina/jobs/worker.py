@@ -171,6 +171,12 @@ class Worker:
             now = time.monotonic()
             if stop.is_set() and deadline is None:
                 deadline = now + self.grace_s
+                log.info(
+                    "worker %s: stop requested; finishing job %s (up to %.0f s)",
+                    self.id,
+                    job.id,
+                    self.grace_s,
+                )
             if self.hurry.is_set() or (deadline is not None and now >= deadline):
                 abandoned.set()
                 released = self.store.release(job.id, self.id)
