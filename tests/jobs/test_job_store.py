@@ -87,6 +87,22 @@ def test_claims_are_fifo_and_positions_count_jobs_ahead(store: JobStore) -> None
     ]
 
 
+def test_deep_queue_positions_are_estimated_from_seq_distance(db_url: str) -> None:
+    store = JobStore(db_url, exact_positions=3)
+    queued = [submit(store) for _ in range(8)]
+    assert [store.queue_position(j) for j in queued] == list(range(8))
+    store.cancel(queued[4].id, owner="key_a")
+    # exact while fewer than 3 are ahead, then the seq distance (counts the cancelled job)
+    assert [store.queue_position(j) for j in queued[5:]] == [5, 6, 7]
+    store.cancel(queued[1].id, owner="key_a")
+    store.cancel(queued[2].id, owner="key_a")
+    assert store.queue_position(queued[3]) == 1
+    assert store.queue_position(store.get(queued[7].id)) == 7  # 4 really: an upper bound
+    store.dispose()
+    with pytest.raises(ValueError):
+        JobStore(db_url, exact_positions=0)
+
+
 def test_cancel_only_wins_while_queued(store: JobStore) -> None:
     a, b = submit(store), submit(store)
     job, outcome = store.cancel(a.id, owner="key_a")

@@ -81,10 +81,16 @@ class JobStore:
     processes at the same time).
     """
 
-    def __init__(self, database_url: str, *, worker_ttl_s: float = 120.0) -> None:
+    def __init__(
+        self, database_url: str, *, worker_ttl_s: float = 120.0, exact_positions: int = 1000
+    ) -> None:
+        if exact_positions < 1:
+            raise ValueError("exact_positions must be at least 1")
         self.url = sa.make_url(normalize_database_url(database_url))
         self.worker_ttl_s = worker_ttl_s
         """A worker not seen for this long no longer counts as alive."""
+        self.exact_positions = exact_positions
+        """Queue positions up to this are counted exactly; deeper ones are estimated."""
         if self.url.get_backend_name() == "sqlite":
             db = self.url.database
             if not db or db == ":memory:":
@@ -180,18 +186,28 @@ class JobStore:
     def queue_position(self, job: Job) -> int:
         """Jobs ahead of ``job`` in the queue (0 when it is next or no longer queued).
 
-        An index range count on ``(state, seq)``: it reads only the index entries ahead of
-        the job, never the table.
+        Exact for the first :attr:`exact_positions` places: a count over at most that many
+        entries of the ``(state, seq)`` index. Deeper in the queue it is the ``seq`` distance
+        to the head (one more index lookup), which over-counts only the jobs between that
+        left the queue out of order (cancelled while queued, or claimed after a requeue).
+        Either way the cost does not grow with the queue.
         """
         if job.state is not JobState.IN_QUEUE:
             return 0
-        stmt = (
-            sa.select(sa.func.count())
-            .select_from(jobs)
-            .where(jobs.c.state == JobState.IN_QUEUE.value, jobs.c.seq < job.seq)
+        queued = jobs.c.state == JobState.IN_QUEUE.value
+        window = (
+            sa.select(jobs.c.seq)
+            .where(queued, jobs.c.seq < job.seq)
+            .order_by(jobs.c.seq.desc())
+            .limit(self.exact_positions)
+            .subquery()
         )
         with self.engine.connect() as conn:
-            return int(conn.execute(stmt).scalar_one())
+            ahead = int(conn.execute(sa.select(sa.func.count()).select_from(window)).scalar_one())
+            if ahead < self.exact_positions:
+                return ahead
+            head = conn.execute(sa.select(sa.func.min(jobs.c.seq)).where(queued)).scalar_one()
+        return max(ahead, job.seq - int(head if head is not None else job.seq))
 
     def cancel(
         self, job_id: str, *, owner: str | None
