@@ -276,6 +276,12 @@ def _decompose_all(
                 failed += 1
                 message = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
                 tqdm.write(f"lamina: error: {path}: {message}", file=sys.stderr)
+            except Exception as exc:  # a bug must not cost the rest of the batch
+                failed += 1
+                tqdm.write(
+                    f"lamina: error: {path}: internal error ({type(exc).__name__}: {exc})",
+                    file=sys.stderr,
+                )
             else:
                 if not quiet:
                     tqdm.write(str(folder), file=sys.stdout)
