@@ -56,7 +56,8 @@ def error_message(exc: BaseException) -> str:
 class Worker:
     """Runs jobs from ``store`` one at a time with the engine ``engine_factory`` builds.
 
-    ``heartbeat_s`` is how often the lease is renewed (default: a third of the lease);
+    ``heartbeat_s`` is how often the lease is renewed and the worker shows it is alive
+    (default: a third of the lease, at most 30 s, well inside the store's ``worker_ttl_s``);
     ``grace_s`` is how long a stop request waits for the running job before releasing it.
     """
 
@@ -80,7 +81,9 @@ class Worker:
         self.settings = settings
         self.id = worker_id or new_worker_id()
         self.poll_s = poll_s
-        self.heartbeat_s = heartbeat_s if heartbeat_s is not None else settings.lease_s / 3
+        self.heartbeat_s = (
+            heartbeat_s if heartbeat_s is not None else min(settings.lease_s / 3, 30.0)
+        )
         self.grace_s = grace_s
         self.progress_every_s = progress_every_s
         self.purge_every_s = purge_every_s
@@ -163,7 +166,6 @@ class Worker:
 
         thread = threading.Thread(target=execute, name=f"job-{job.id}", daemon=True)
         thread.start()
-        self.store.worker_seen(self.id, job_id=job.id)
         next_beat = time.monotonic() + self.heartbeat_s
         deadline: float | None = None
         while thread.is_alive():
@@ -179,10 +181,10 @@ class Worker:
                 )
             if self.hurry.is_set() or (deadline is not None and now >= deadline):
                 abandoned.set()
-                released = self.store.release(job.id, self.id)
+                released = _retry(lambda: self.store.release(job.id, self.id), "release")
                 log.warning("worker %s: stopping; job %s released=%s", self.id, job.id, released)
                 return
-            if now >= next_beat:
+            if now >= next_beat and not abandoned.is_set():
                 next_beat = now + self.heartbeat_s
                 try:
                     alive = self.store.heartbeat(
@@ -192,16 +194,17 @@ class Worker:
                 except Exception:  # keep working; the next beat may get through
                     log.exception("worker %s: heartbeat failed", self.id)
                     continue
-                if not alive:
+                if not alive:  # let the engine run out (the GPU is busy) but record nothing
                     log.warning("worker %s: lost the lease of job %s", self.id, job.id)
                     abandoned.set()
-                    return
         if abandoned.is_set():
             return
         if outcome.result is not None:
-            recorded = self.store.complete(job.id, self.id, outcome.result)
+            result = outcome.result
+            recorded = _retry(lambda: self.store.complete(job.id, self.id, result), "complete")
         else:
-            recorded = self.store.fail(job.id, self.id, outcome.error or "internal error")
+            error = outcome.error or "internal error"
+            recorded = _retry(lambda: self.store.fail(job.id, self.id, error), "fail")
         if not recorded:
             log.warning("worker %s: job %s was no longer ours at the end", self.id, job.id)
 
@@ -270,6 +273,19 @@ class Worker:
             "seed": params.seed,
             "timings": timings,
         }
+
+
+def _retry(record: Callable[[], bool], what: str, *, tries: int = 4) -> bool:
+    """Record an outcome through a short database outage (1, 2, 4 s apart); if the store
+    stays unreachable the lease lapses and the job is requeued, so nothing is lost."""
+    for attempt in range(tries):
+        try:
+            return record()
+        except Exception:
+            log.exception("job store error during %s (try %d of %d)", what, attempt + 1, tries)
+            if attempt + 1 < tries:
+                time.sleep(2.0**attempt)
+    return False
 
 
 def _free_gpu_memory() -> None:
