@@ -258,3 +258,44 @@ def test_a_failing_export_leaves_the_folder_untouched(tmp_path: Path) -> None:
     with pytest.raises(ImageTooLarge, match="PSD export"):
         write_outputs(stack, out, exports=["zip", "psd"])
     assert not out.exists()
+
+
+class _Stop(Exception):
+    """What a job worker raises from its progress callback to stop a cancelled job."""
+
+
+def test_an_exception_from_progress_reaches_the_caller_unchanged() -> None:
+    def stop(fraction: float) -> None:
+        raise _Stop()
+
+    with pytest.raises(_Stop):
+        decompose_image(_png(_gradient()), DecomposeParams(), engine=BandEngine(), progress=stop)
+
+
+class WrappingEngine(BandEngine):
+    """Wraps whatever its progress callback raises, as a diffusers-based engine may."""
+
+    name = "wrapping"
+
+    def decompose(
+        self,
+        image: NDArray[np.uint8],
+        params: DecomposeParams,
+        *,
+        progress: ProgressCallback | None = None,
+    ) -> LayerStack:
+        try:
+            return super().decompose(image, params, progress=progress)
+        except Exception as exc:
+            raise EngineError("the pipeline failed") from exc
+
+
+def test_an_exception_from_progress_survives_an_engine_that_wraps_it() -> None:
+    def stop(fraction: float) -> None:
+        raise _Stop()
+
+    with pytest.raises(_Stop) as info:
+        decompose_image(
+            _png(_gradient()), DecomposeParams(), engine=WrappingEngine(), progress=stop
+        )
+    assert isinstance(info.value.__cause__, EngineError)

@@ -52,6 +52,8 @@ def decompose_image(
     Raises :class:`~lamina.errors.InvalidImage` / :class:`ImageTooLarge` for bad
     input and :class:`EngineError` when the engine fails or breaks its contract;
     an unexpected exception inside the engine is wrapped in :class:`EngineError`.
+    An exception raised by ``progress`` (how a caller stops a run) propagates
+    unchanged, whatever the engine does with it.
     """
     start = time.perf_counter()
     if isinstance(data, DecodedImage):
@@ -70,11 +72,29 @@ def decompose_image(
     pixels = image.rgba.view()
     pixels.flags.writeable = False
     name = getattr(engine, "name", type(engine).__name__)
+    stopped: list[BaseException] = []
+    report: ProgressCallback | None = None
+    if progress is not None:
+        callback = progress
+
+        def report(fraction: float) -> None:
+            try:
+                callback(fraction)
+            except BaseException as exc:
+                stopped.append(exc)
+                raise
+
     try:
-        stack = engine.decompose(pixels, params, progress=progress)
-    except LaminaError:
-        raise
-    except Exception as exc:
+        stack = engine.decompose(pixels, params, progress=report)
+    except BaseException as exc:
+        if stopped:
+            # The caller's callback stopped the run (e.g. a cancelled job): give the caller its
+            # own exception back, even when the engine wrapped it in an EngineError.
+            if exc is stopped[0]:
+                raise
+            raise stopped[0] from exc
+        if isinstance(exc, LaminaError) or not isinstance(exc, Exception):
+            raise
         raise EngineError(f"engine {name!r} failed: {type(exc).__name__}: {exc}") from exc
     finished = time.perf_counter()
 
