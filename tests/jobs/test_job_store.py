@@ -280,6 +280,24 @@ def test_migrations_match_the_models(store: JobStore) -> None:
     assert diff == []
 
 
+def test_migrations_downgrade_and_upgrade_again(store: JobStore) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from lamina.jobs.store import MIGRATIONS_DIR
+
+    submit(store)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with store.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "base")
+    assert set(sa.inspect(store.engine).get_table_names()) <= {"alembic_version"}
+    store.migrate()
+    assert store.stats()["queue_depth"] == 0
+    submit(store)
+
+
 def _migrate(url: str) -> None:
     s = JobStore(url)
     s.migrate()

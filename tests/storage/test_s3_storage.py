@@ -88,6 +88,42 @@ def test_presigned_urls_download_with_httpx(settings: Settings) -> None:
     assert response.content == b"PK\x03\x04zip"
 
 
+def test_a_worker_writes_its_outputs_to_s3(settings: Settings) -> None:
+    import threading
+
+    import numpy as np
+    from tests.jobs.fast_engine import FastEngine
+
+    from lamina.imaging.codec import encode_image
+    from lamina.jobs.states import JobState
+    from lamina.jobs.store import JobStore
+    from lamina.jobs.worker import Worker
+
+    storage = open_storage(settings)
+    png = encode_image(np.full((8, 8, 4), 77, np.uint8))
+    storage.put("inputs/s3-job.png", png, "image/png")
+    store = JobStore(settings.resolved_database_url)
+    store.migrate()
+    try:
+        job = store.submit(
+            owner="k", model_id="m", params={"num_layers": 2}, input_key="inputs/s3-job.png"
+        )
+        Worker(store, storage, FastEngine, settings).run(  # type: ignore[arg-type]
+            threading.Event(), max_jobs=1
+        )
+        done = store.get(job.id)
+    finally:
+        store.dispose()
+    assert done.state is JobState.COMPLETED, done.error
+    assert done.result is not None
+    url = storage.url(done.result["exports"]["zip"], base_url="http://ignored", expires_s=60)
+    response = httpx.get(url)
+    assert response.status_code == 200 and response.content[:2] == b"PK"
+    assert (
+        httpx.get(storage.url(done.result["layers"][0], base_url="", expires_s=60)).content == png
+    )
+
+
 def test_parse_s3_location() -> None:
     assert parse_s3_location("s3://b") == ("b", "")
     assert parse_s3_location("s3://b/p/q/") == ("b", "p/q/")

@@ -1,6 +1,6 @@
 """Alembic environment: runs on the connection that :meth:`JobStore.migrate` passes in.
 
-For development (``alembic revision``) it can also connect to ``sqlalchemy.url``.
+For development (``alembic -c src/lamina/jobs/alembic.ini -x url=...``) it connects itself.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from alembic import context
 from sqlalchemy import Connection, create_engine
 
 from lamina.jobs.models import metadata
+from lamina.jobs.store import normalize_database_url
 
 
 def _run(connection: Connection) -> None:
@@ -26,9 +27,9 @@ connection = context.config.attributes.get("connection")
 if connection is not None:
     _run(connection)
 else:
-    url = context.config.get_main_option("sqlalchemy.url")
+    url = context.get_x_argument(as_dictionary=True).get("url")
     if not url:
-        raise RuntimeError("set sqlalchemy.url or pass a connection in config.attributes")
-    with create_engine(url).connect() as conn:
+        raise RuntimeError("pass -x url=<database URL> or a connection in config.attributes")
+    with create_engine(normalize_database_url(url)).connect() as conn:
         _run(conn)
         conn.commit()
