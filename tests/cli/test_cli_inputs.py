@@ -34,6 +34,18 @@ def test_expand_files_folders_and_globs_in_order_without_duplicates(tmp_path: Pa
     assert found == [c]
 
 
+def test_expand_skips_hidden_folders_and_the_output_folder(tmp_path: Path) -> None:
+    a = _touch(tmp_path / "a.png")
+    _touch(tmp_path / ".git" / "b.png")
+    _touch(tmp_path / "layers" / "a" / "layer_00.png")
+    named = _touch(tmp_path / "layers" / "a" / "layer_01.png")
+    out = tmp_path / "layers"
+    assert expand_inputs([str(tmp_path)], recursive=True, outdir=out)[0] == [a]
+    assert expand_inputs([str(tmp_path / "**" / "*.png")], recursive=False, outdir=out)[0] == [a]
+    # a file named explicitly is always taken
+    assert expand_inputs([str(named)], recursive=False, outdir=out)[0] == [named]
+
+
 def test_expand_reports_each_pattern_that_finds_nothing(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     found, problems = expand_inputs(

@@ -119,13 +119,27 @@ def _export_list(value: str) -> list[str]:
     return kinds
 
 
-def expand_inputs(patterns: Sequence[str], *, recursive: bool) -> tuple[list[Path], list[str]]:
+def expand_inputs(
+    patterns: Sequence[str], *, recursive: bool, outdir: Path | None = None
+) -> tuple[list[Path], list[str]]:
     """The files ``patterns`` name, in order, each once; and a message per empty pattern.
 
-    A file is taken as named; a folder gives its image files (by suffix, hidden
-    files skipped), sorted; anything else with ``*?[`` is a glob (``**`` spans
-    folders) whose matching files are taken, sorted.
+    A file is taken as named; a folder gives its image files (by suffix; hidden
+    files and folders skipped), sorted; anything else with ``*?[`` is a glob
+    (``**`` spans folders) whose matching files are taken, sorted. Folders and
+    globs never yield files under ``outdir``, so a re-run does not decompose
+    its own earlier output.
     """
+    skip = outdir.resolve() if outdir is not None else None
+
+    def wanted(p: Path, root: Path | None = None) -> bool:
+        if not p.is_file() or (skip is not None and p.resolve().is_relative_to(skip)):
+            return False
+        if root is None:
+            return True
+        hidden = any(part.startswith(".") for part in p.relative_to(root).parts)
+        return p.suffix.lower() in IMAGE_SUFFIXES and not hidden
+
     found: list[Path] = []
     problems: list[str] = []
     for pattern in patterns:
@@ -134,16 +148,11 @@ def expand_inputs(patterns: Sequence[str], *, recursive: bool) -> tuple[list[Pat
             matches = [path]
         elif path.is_dir():
             entries = path.rglob("*") if recursive else path.iterdir()
-            matches = sorted(
-                p
-                for p in entries
-                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
-            )
+            matches = sorted(p for p in entries if wanted(p, path))
             if not matches:
                 problems.append(f"{pattern}: no images in this folder")
         elif _GLOB_CHARS & set(pattern):
-            matches = sorted(Path(p) for p in glob.glob(pattern, recursive=True))
-            matches = [p for p in matches if p.is_file()]
+            matches = sorted(p for p in map(Path, glob.glob(pattern, recursive=True)) if wanted(p))
             if not matches:
                 problems.append(f"{pattern}: no file matches")
         else:
@@ -198,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
         resolution=args.setting_resolution,
     )
     exports: list[ExportKind] = list(dict.fromkeys(k for group in args.exports for k in group))
-    inputs, problems = expand_inputs(args.inputs, recursive=args.recursive)
+    inputs, problems = expand_inputs(args.inputs, recursive=args.recursive, outdir=args.outdir)
     for problem in problems:
         print(f"lamina: error: {problem}", file=sys.stderr)
     if not inputs:
