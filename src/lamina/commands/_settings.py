@@ -49,6 +49,8 @@ def add_settings_flags(parser: argparse.ArgumentParser, *names: str) -> None:
     """Add the named flags (e.g. ``"--port"``) to ``parser``; defaults come from Settings."""
     for name in names:
         field, kwargs = _FLAGS[name]
+        if "choices" not in kwargs and kwargs.get("action") is None:
+            kwargs = {"metavar": field.upper(), **kwargs}
         parser.add_argument(name, dest=f"setting_{field}", default=None, **kwargs)
 
 
