@@ -6,9 +6,9 @@ Built explicitly (``Settings()``) by the CLI or tests, never at import time.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -49,7 +49,8 @@ class Settings(BaseSettings):
     device: str | None = None
     dtype: str | None = None
     cpu_offload: Literal["none", "model", "sequential"] = "none"
-    resolution: Literal[640, 1024] = 640
+    resolution: Annotated[Literal[640, 1024], BeforeValidator(int)] = 640
+    """Accepted as a string too (``LAMINA_RESOLUTION=640``, as worker processes receive it)."""
 
     # limits and security
     max_pixels: int = Field(default=40_000_000, gt=0)
