@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, unquote_to_bytes, urlsplit
 
 from lamina.api.exceptions import (
     BadInput,
+    Forbidden,
     NotFound,
     RateLimited,
     SchemaViolation,
@@ -267,7 +268,8 @@ class ApiService:
         )
 
     def open_file(self, key: str, *, expires: str, sig: str) -> tuple[bytes, str]:
-        """The bytes and media type of a file behind a signed URL, or :class:`NotFound`.
+        """The bytes and media type of a file behind a signed URL; :class:`Forbidden` for a
+        bad or expired signature, :class:`NotFound` for a missing file.
 
         Only local storage is served here; S3 storage hands out presigned S3 URLs.
         """
@@ -275,7 +277,7 @@ class ApiService:
         if not isinstance(storage, LocalStorage) or not _valid_key(key):
             raise NotFound("no such file")
         if not storage.verify(key, expires, sig):
-            raise NotFound("no such file, or the link has expired")
+            raise Forbidden("the file link is invalid or has expired")
         try:
             data = storage.get(key)
         except ObjectNotFound as exc:
