@@ -57,13 +57,31 @@ def bounding_boxes(labels: Labels, n: int) -> NDArray[np.int64]:
     return out
 
 
-def _background_region(labels: Labels, n: int, counts: NDArray[np.int64]) -> int:
-    """The region with most border pixels (the largest one when none reaches the border)."""
+def background_regions(
+    labels: Labels, n: int, counts: NDArray[np.int64], colours: NDArray[np.float32]
+) -> NDArray[np.bool_]:
+    """Regions that form the background: the main border region plus look-alikes.
+
+    A patterned background (stripes) touches the border in many regions of a
+    few colours; every colour holding at least 30% of the border belongs to the
+    background, and so does any region of a background colour.
+    """
     border = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
     border = border[border >= 0]
-    if border.size:
-        return int(np.argmax(np.bincount(border, minlength=n)))
-    return int(np.argmax(counts))
+    out = np.zeros(n, bool)
+    if border.size == 0:
+        out[int(np.argmax(counts))] = True
+        return out
+    share = np.bincount(border, minlength=n) / border.size
+    out[int(np.argmax(share))] = True
+    touching = np.flatnonzero(share > 0)
+    dist = np.sqrt(((colours[touching, None] - colours[None, touching]) ** 2).sum(axis=2))
+    cluster_share = (share[touching][None, :] * (dist < 12.0)).sum(axis=1)
+    out[touching[cluster_share >= 0.3]] = True
+    bg_colours = colours[out]
+    near = np.sqrt(((colours[:, None] - bg_colours[None, :]) ** 2).sum(axis=2)).min(axis=1)
+    out |= near < 8.0
+    return out
 
 
 def find_elements(lab: FloatImage, valid: Mask) -> Elements:
@@ -81,21 +99,17 @@ def find_elements(lab: FloatImage, valid: Mask) -> Elements:
         )
     colours, counts = region_means(lab, regions, n)
     bboxes = bounding_boxes(regions, n)
-    bg = _background_region(regions, n, counts)
+    is_bg = background_regions(regions, n, counts, colours)
+    bg = int(np.flatnonzero(is_bg)[0])
     tex_frac = np.bincount(regions[texture], minlength=n) / np.maximum(counts, 1)
     heights = bboxes[:, 3] - bboxes[:, 1]
-    glyph = (
-        (heights <= max(3, 0.25 * h))
-        & (counts <= 0.02 * h * w)
-        & (tex_frac < 0.5)
-        & (np.arange(n) != bg)
-    )
+    glyph = (heights <= max(3, 0.25 * h)) & (counts <= 0.02 * h * w) & (tex_frac < 0.5) & ~is_bg
     target = np.arange(n)
     a, b, length = adjacency(regions)
     for s in range(n):
         touching = (a == s) | (b == s)
         others = np.where(a[touching] == s, b[touching], a[touching])
-        if others.size != 1 or s == bg or not glyph[others[0]]:
+        if others.size != 1 or is_bg[s] or not glyph[others[0]]:
             continue
         g = int(others[0])
         around = (a == g) | (b == g)
@@ -108,6 +122,7 @@ def find_elements(lab: FloatImage, valid: Mask) -> Elements:
         if np.linalg.norm(colours[s] - colours[parent]) < 10.0:
             target[s] = parent
             glyph[s] = False
+    target[is_bg] = bg
     line = group_glyphs(bboxes, colours, glyph)
     rep = line[target]
     rep_bg = rep[bg]
@@ -152,9 +167,8 @@ def plan_layers(
     group_of = np.zeros(max(m, 1), np.int64)
     groups: list[list[int]] = []
     weights = np.zeros((m, m), np.float64)
-    hulls: list[Mask] = []
     if m > 1:
-        overlap, hulls = hull_overlaps(el.labels, el.bboxes, m)
+        overlap = hull_overlaps(el.labels, el.bboxes, m)
         weights = below_edges(overlap, el.areas)
         sub = slice(1, m)
         gof, groups = group_elements(
@@ -179,12 +193,10 @@ def plan_layers(
     for k, members in enumerate(groups, start=1):
         amodal = np.zeros((h, w), bool)
         for e in members:
-            ys, xs = crop(el.bboxes[e])
+            ys, xs = crop(_padded(el.bboxes[e], h, w))
             visible = el.labels[ys, xs] == e
             above = layer_of_pixel[ys, xs] > k
-            amodal[ys, xs] |= amodal_mask(
-                visible, hulls[e], above, complete=el.kinds[e] in _COMPLETE_KINDS
-            )
+            amodal[ys, xs] |= amodal_mask(visible, above, complete=el.kinds[e] in _COMPLETE_KINDS)
         kinds = {el.kinds[e] for e in members}
         plans.append(LayerPlan(kinds.pop() if len(kinds) == 1 else "element", amodal, None))
 
@@ -196,6 +208,13 @@ def plan_layers(
     while len(plans) < num_layers:
         plans.append(LayerPlan("empty", np.zeros((h, w), bool), None))
     return plans
+
+
+def _padded(bbox: NDArray[np.int64], h: int, w: int) -> tuple[int, int, int, int]:
+    """``bbox`` grown by half its size on each side (room for a hidden part), clipped."""
+    x0, y0, x1, y1 = (int(v) for v in bbox)
+    px, py = (x1 - x0) // 2 + 1, (y1 - y0) // 2 + 1
+    return max(x0 - px, 0), max(y0 - py, 0), min(x1 + px, w), min(y1 + py, h)
 
 
 def _fill_model(

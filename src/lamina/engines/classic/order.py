@@ -34,25 +34,20 @@ def convex_hull(mask: Mask) -> Mask:
     return out.astype(bool) | mask
 
 
-def hull_overlaps(
-    labels: Labels, bboxes: NDArray[np.int64], n: int
-) -> tuple[NDArray[np.float64], list[Mask]]:
-    """``H[a, b]`` = pixels of element ``b`` inside the convex hull of ``a``; and the hulls.
+def hull_overlaps(labels: Labels, bboxes: NDArray[np.int64], n: int) -> NDArray[np.float64]:
+    """``H[a, b]`` = pixels of element ``b`` inside the convex hull of ``a``.
 
-    ``labels`` holds element ids ``0..n-1`` (``-1`` for none); hulls are crops
-    the size of each element's bounding box.
+    ``labels`` holds element ids ``0..n-1`` (``-1`` for none).
     """
     overlap = np.zeros((n, n), np.float64)
-    hulls: list[Mask] = []
     for a in range(n):
         ys, xs = crop(bboxes[a])
         sub = labels[ys, xs]
         hull = convex_hull(sub == a)
-        hulls.append(hull)
         inside = sub[hull]
         inside = inside[inside >= 0]
         overlap[a] = np.bincount(inside, minlength=n)[:n]
-    return overlap, hulls
+    return overlap
 
 
 def below_edges(
@@ -90,17 +85,53 @@ def depth_order(weights: NDArray[np.float64], areas: NDArray[np.int64]) -> list[
     return order
 
 
-def amodal_mask(visible: Mask, hull: Mask, above: Mask, *, complete: bool) -> Mask:
+def _ellipse_fit(visible: Mask, above: Mask) -> Mask | None:
+    """Ellipse through the outline pixels of ``visible`` that no occluder touches."""
+    v8 = visible.astype(np.uint8)
+    outline = visible & ~cv2.erode(v8, np.ones((3, 3), np.uint8)).astype(bool)
+    near_above = cv2.dilate(above.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    free = np.argwhere(outline & ~near_above)
+    if free.shape[0] < 12:
+        return None
+    points = free[:, ::-1].astype(np.float32).reshape(-1, 1, 2)
+    (cx, cy), (ax, ay), angle = cv2.fitEllipse(points)
+    if not (np.isfinite([cx, cy, ax, ay]).all() and 0 < ax < 4 * visible.shape[1] + 4):
+        return None
+    out = np.zeros(visible.shape, np.uint8)
+    cv2.ellipse(out, ((cx, cy), (ax + 1.0, ay + 1.0), angle), 1, thickness=-1, lineType=cv2.LINE_8)
+    return out.astype(bool)
+
+
+def _bbox_rect(visible: Mask) -> Mask:
+    rows = np.flatnonzero(visible.any(axis=1))
+    cols = np.flatnonzero(visible.any(axis=0))
+    out = np.zeros(visible.shape, bool)
+    out[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1] = True
+    return out
+
+
+def amodal_mask(visible: Mask, above: Mask, *, complete: bool) -> Mask:
     """An element's full extent (crop): what shows, plus what elements above hide of it.
 
-    Holes are always filled where something above covers them; when ``complete``
-    and the shape is nearly convex once its occluders are added, the hidden
-    part of its convex hull is restored too.
+    Holes are filled where something above covers them. When ``complete``, the
+    first of its bounding rectangle, a fitted ellipse and its convex hull that
+    explains the shape (covers what shows, and adds only hidden pixels) is used
+    to restore the hidden part. The crop should leave room around the element.
     """
+    if not visible.any():
+        return visible.copy()
     filled = ndimage.binary_fill_holes(visible)
     out = visible | (filled & above)
-    if complete:
-        restored = out | (hull & above)
-        if restored.sum() >= 0.9 * hull.sum():
-            out = restored
+    if not complete:
+        return out
+    known = out | above
+    for make in (_bbox_rect, lambda v: _ellipse_fit(v, above), convex_hull):
+        shape = make(visible)
+        if shape is None:
+            continue
+        extra = int((shape & ~known).sum())
+        missed = int((visible & ~shape).sum())
+        size = int(shape.sum())
+        if extra <= 0.02 * size + 2 and missed <= 0.03 * visible.sum() + 2:
+            return out | (shape & above)
     return out

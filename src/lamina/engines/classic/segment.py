@@ -184,25 +184,31 @@ def mixture_regions(labels: Labels, lab: FloatImage, n: int, *, max_area: int) -
     thin = (interior <= 0.25 * counts) | (counts <= 2)
     candidates = thin & (counts <= max_area)
     flags = np.zeros(n, bool)
-    if not candidates.any():
-        return flags
     a, b, length = adjacency(labels)
-    for region in np.flatnonzero(candidates):
-        touching = (a == region) | (b == region)
-        if not touching.any():
-            continue
-        others = np.where(a[touching] == region, b[touching], a[touching])
-        weights = length[touching]
-        if others.size == 1:
-            flags[region] = counts[region] <= 2 and counts[others[0]] > counts[region]
-            continue
-        top = others[np.argsort(-weights)[:2]]
-        c = means[region]
-        p, q = means[top[0]], means[top[1]]
-        seg = q - p
-        t = float(np.clip(np.dot(c - p, seg) / max(float(np.dot(seg, seg)), 1e-6), 0, 1))
-        off = float(np.linalg.norm(c - (p + t * seg)))
-        flags[region] = off < max(4.0, 0.15 * float(np.linalg.norm(seg))) and 0.02 < t < 0.98
+    if not candidates.any() or a.size == 0:
+        return flags
+    src = np.concatenate([a, b]).astype(np.int64)
+    dst = np.concatenate([b, a]).astype(np.int64)
+    ln = np.concatenate([length, length])
+    keep = candidates[src]
+    src, dst, ln = src[keep], dst[keep], ln[keep]
+    order = np.lexsort((-ln, src))
+    src, dst = src[order], dst[order]
+    starts = np.flatnonzero(np.r_[True, src[1:] != src[:-1]])
+    ends = np.r_[starts[1:], src.size]
+    regions = src[starts]
+    first = dst[starts]
+    single = ends - starts == 1
+    flags[regions[single]] = (counts[regions[single]] <= 2) & (
+        counts[first[single]] > counts[regions[single]]
+    )
+    two = ~single
+    r, p_i, q_i = regions[two], first[two], dst[starts[two] + 1]
+    c, p, q = means[r], means[p_i], means[q_i]
+    seg = q - p
+    t = np.clip(((c - p) * seg).sum(axis=1) / np.maximum((seg * seg).sum(axis=1), 1e-6), 0, 1)
+    off = np.linalg.norm(c - (p + t[:, None] * seg), axis=1)
+    flags[r] = (off < np.maximum(4.0, 0.15 * np.linalg.norm(seg, axis=1))) & (t > 0.02) & (t < 0.98)
     return flags
 
 
