@@ -78,14 +78,30 @@ def test_engine_plugins_are_checked() -> None:
     register_engine_plugins(" ,")
 
 
-def test_settings_env_carries_settings_to_children(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path / "rel", lease_s=7.5, engine="classic")
+def test_settings_env_carries_settings_to_children(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "rel",
+        lease_s=7.5,
+        engine="classic",
+        resolution=1024,
+        cpu_offload="model",
+        allow_private_urls=True,
+        database_url="postgresql://u@h/db",
+    )
     env = settings_env(settings, {"LAMINA_MODEL": "stale", "PATH": "/bin"})
     assert env["PATH"] == "/bin"
     assert "LAMINA_MODEL" not in env
-    assert env["LAMINA_LEASE_S"] == "7.5" and env["LAMINA_ENGINE"] == "classic"
     assert Path(env["LAMINA_DATA_DIR"]).is_absolute()
-    assert "LAMINA_RESOLUTION" not in env  # passed as --resolution instead
+    for name in list(os.environ):
+        if name.startswith("LAMINA_"):
+            monkeypatch.delenv(name)
+    for name, value in env.items():
+        if name.startswith("LAMINA_"):
+            monkeypatch.setenv(name, value)
+    child = Settings()  # what a child process rebuilds from its environment
+    assert child.model_dump() == {**settings.model_dump(), "data_dir": settings.data_dir.resolve()}
 
 
 def test_sigterm_lets_the_job_finish_and_a_second_one_releases_it(

@@ -144,18 +144,9 @@ def settings_env(settings: Settings, base: Mapping[str, str] | None = None) -> d
     for name, value in settings.model_dump().items():
         key = f"LAMINA_{name.upper()}"
         env.pop(key, None)
-        if value is not None and name not in _FLAG_ONLY:
+        if value is not None:
             env[key] = str(value.resolve()) if name == "data_dir" else str(value)
     return env
-
-
-_FLAG_ONLY = frozenset({"resolution"})
-"""Settings a child gets as a flag: an integer ``Literal`` does not parse from the environment."""
-
-
-def settings_args(settings: Settings) -> list[str]:
-    """The ``lamina worker`` flags for the settings in :data:`_FLAG_ONLY`."""
-    return ["--resolution", str(settings.resolution)]
 
 
 @dataclass
@@ -193,7 +184,7 @@ class WorkerPool:
         return self
 
     def _spawn(self, child: _Child) -> None:
-        command = [sys.executable, "-m", "lamina.cli", "worker", *settings_args(self.settings)]
+        command = [sys.executable, "-m", "lamina.cli", "worker"]
         if self.max_jobs is not None:
             command += ["--max-jobs", str(self.max_jobs)]
         child.process = subprocess.Popen(command, env=child.env)
