@@ -60,15 +60,34 @@ def denoise(lab: FloatImage, noise: float) -> FloatImage:
     return out
 
 
-def texture_mask(lab: FloatImage, valid: Mask, *, step: float = 2.0) -> Mask:
-    """Pixels in textured neighbourhoods (photos, grain): most 7x7 neighbours differ.
+def roughness(lab: FloatImage) -> FloatImage:
+    """Per-pixel largest Lab second difference along rows and columns (``H x W``).
 
-    Clean graphics only have differing neighbours along edges, a thin fraction of
-    any window; photographic content has them almost everywhere.
+    Zero on flat fills and linear ramps (gradients, soft stripes), high on grain
+    and photographic detail.
     """
-    busy = (neighbour_distance(lab) > step).astype(np.float32)
+    h, w = lab.shape[:2]
+    out = np.zeros((h, w), np.float32)
+    if w > 2:
+        out[:, 1:-1] = np.sqrt(((lab[:, 2:] - 2 * lab[:, 1:-1] + lab[:, :-2]) ** 2).sum(axis=2))
+    if h > 2:
+        d = np.sqrt(((lab[2:] - 2 * lab[1:-1] + lab[:-2]) ** 2).sum(axis=2))
+        out[1:-1] = np.maximum(out[1:-1], d)
+    return out
+
+
+def texture_mask(lab: FloatImage, valid: Mask) -> Mask:
+    """Pixels in textured neighbourhoods (photos, grain): most 7x7 neighbours are rough.
+
+    Clean graphics are rough only along edges, a thin fraction of any window;
+    photographic content is rough almost everywhere. The roughness threshold
+    adapts to the image's own grain so that a grainy backdrop is not a photo.
+    """
+    rough = roughness(lab)
+    level = float(np.percentile(rough[valid], 40)) if valid.any() else 0.0
+    busy = (rough > max(3.0, 1.5 * level)).astype(np.float32)
     density = cv2.blur(busy, (7, 7), borderType=cv2.BORDER_REFLECT)
-    mask = (density > 0.55) & valid
+    mask = (density > 0.7) & valid
     if not mask.any():
         return mask
     mask = cv2.morphologyEx(
@@ -212,6 +231,17 @@ def mixture_regions(labels: Labels, lab: FloatImage, n: int, *, max_area: int) -
     return flags
 
 
+def _distinct(labels: Labels, means: FloatImage, n: int, *, min_distance: float) -> Mask:
+    """Regions whose colour differs by ``min_distance`` from every neighbour (small letters)."""
+    a, b, _ = adjacency(labels)
+    nearest = np.full(n, np.inf, np.float32)
+    if a.size:
+        d = np.sqrt(((means[a] - means[b]) ** 2).sum(axis=1)).astype(np.float32)
+        np.minimum.at(nearest, a, d)
+        np.minimum.at(nearest, b, d)
+    return nearest >= min_distance
+
+
 def _interior_counts(labels: Labels, n: int) -> NDArray[np.int64]:
     """Pixels of each label whose four neighbours share it."""
     same = labels >= 0
@@ -253,7 +283,7 @@ def segment(
     """
     noise = noise_level(lab, valid)
     smooth = denoise(lab, noise)
-    texture = texture_mask(lab, valid, step=max(2.0, 1.5 * noise)) if noise < 6.0 else valid
+    texture = texture_mask(lab, valid)
     t = max(threshold, 2.5 * noise_level(smooth, valid))
     flat_valid = valid & ~texture
     labels = connected_regions(smooth, flat_valid, threshold=t)
@@ -268,8 +298,8 @@ def segment(
         n = n_flat
     if n == 0:
         return labels, texture
-    _, counts = region_means(smooth, labels, n)
-    drop_region = counts < min_area
+    means, counts = region_means(smooth, labels, n)
+    drop_region = (counts < min_area) & ~_distinct(labels, means, n, min_distance=25.0)
     seams = mixture_regions(labels, smooth, n, max_area=max(64, lab.shape[0] * lab.shape[1] // 50))
     seams[n_flat:] = False
     drop_region |= seams

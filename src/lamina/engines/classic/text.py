@@ -41,7 +41,7 @@ def group_glyphs(
     h_min = np.minimum(h[:, None], h[None, :])
     w_min = np.minimum(w[:, None], w[None, :])
     colour_ok = np.sqrt(((c[:, None] - c[None, :]) ** 2).sum(axis=2)) < max_colour_distance
-    same_line = (gap_x <= 0.7 * h_max) & (-gap_y >= 0.3 * h_min) & (h_max <= 3.5 * h_min)
+    same_line = (gap_x <= 1.0 * h_max) & (-gap_y >= 0.3 * h_min) & (h_max <= 3.5 * h_min)
     stacked = (gap_y <= 0.4 * h_max) & (-gap_x >= 0.3 * w_min)
     linked = colour_ok & (same_line | stacked)
     np.fill_diagonal(linked, False)
