@@ -1,0 +1,361 @@
+"""The ``qwen`` engine: Qwen-Image-Layered through diffusers' ``QwenImageLayeredPipeline``.
+
+The only module of lamina that imports torch and diffusers (the ``lamina[qwen]``
+extra); :func:`lamina.engines.get_engine` imports it on demand and turns a
+missing package into :class:`~lamina.errors.EngineUnavailable`.
+
+The weights load once, in the constructor, from a local directory or a Hugging
+Face repo id (through the HF cache; ``HF_HUB_OFFLINE=1`` keeps it offline).
+The pipeline's output ``images[0]`` holds ``layers`` RGBA frames: it drops the
+first generated frame (the re-generated composite) itself, and the remaining
+frames come back to front, the background first, which is the order the model
+authors' own app stacks them into slides. docs/qwen.md has the parameter map.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib.util
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from PIL import Image
+
+from lamina.engines.base import ProgressCallback
+from lamina.errors import EngineError, EngineUnavailable, InvalidImage, LaminaError
+from lamina.types import DecomposeParams, Layer, LayerStack, alpha_bbox
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "Qwen/Qwen-Image-Layered"
+RESOLUTIONS = (640, 1024)
+CPU_OFFLOAD_MODES = ("none", "model", "sequential")
+DEFAULT_NEGATIVE_PROMPT = " "
+"""Not ``None``: the pipeline turns classifier-free guidance off without a negative prompt."""
+
+_DTYPES: dict[str, torch.dtype] = {
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+    "half": torch.float16,
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "float": torch.float32,
+}
+_ERROR_CHARS = 400
+
+
+class QwenEngine:
+    """Decompose with Qwen-Image-Layered; one instance per worker process.
+
+    ``model`` is a local pipeline directory (with ``model_index.json``) or a
+    repo id (default :data:`DEFAULT_MODEL`); ``device`` defaults to ``cuda``
+    when present, else ``cpu``; ``dtype`` to bfloat16 on GPU and float32 on
+    CPU; ``cpu_offload`` (``model`` or ``sequential``) trades speed for GPU
+    memory; ``resolution`` (640 or 1024) is the working size unless a request
+    sets its own. Raises :class:`EngineUnavailable` when the options are
+    unusable or the weights cannot be loaded.
+    """
+
+    name = "qwen"
+
+    def __init__(
+        self,
+        *,
+        model: str | None = None,
+        device: str | None = None,
+        dtype: str | None = None,
+        cpu_offload: str = "none",
+        resolution: int = 640,
+    ) -> None:
+        if resolution not in RESOLUTIONS:
+            raise EngineUnavailable(f"qwen resolution must be 640 or 1024, not {resolution!r}")
+        if cpu_offload not in CPU_OFFLOAD_MODES:
+            raise EngineUnavailable(
+                f"cpu_offload must be one of {', '.join(CPU_OFFLOAD_MODES)}, not {cpu_offload!r}"
+            )
+        self.model = model or DEFAULT_MODEL
+        self.device = _resolve_device(device)
+        self.dtype = _resolve_dtype(dtype, self.device)
+        self.cpu_offload = cpu_offload
+        self.resolution = resolution
+        if cpu_offload != "none" and self.device.type == "cpu":
+            raise EngineUnavailable("cpu_offload needs a GPU device; on CPU use cpu_offload 'none'")
+        self._warm = False
+        started = time.perf_counter()
+        self._pipe = _load_pipeline(self.model, self.dtype)
+        self._pipe.set_progress_bar_config(disable=True)
+        try:
+            if cpu_offload == "model":
+                self._pipe.enable_model_cpu_offload(device=self.device)
+            elif cpu_offload == "sequential":
+                self._pipe.enable_sequential_cpu_offload(device=self.device)
+            else:
+                self._pipe.to(self.device)
+        except (RuntimeError, ValueError, ImportError) as exc:
+            raise EngineUnavailable(
+                f"could not place the qwen pipeline on {self.device}: {_short(exc)}"
+            ) from exc
+        self.load_seconds = time.perf_counter() - started
+        logger.info(
+            "qwen engine: %s loaded on %s as %s (offload %s) in %.1f s",
+            self.model,
+            self.device,
+            str(self.dtype).removeprefix("torch."),
+            cpu_offload,
+            self.load_seconds,
+        )
+
+    def warm_up(self) -> None:
+        """Run one denoising step on a small image so the first request pays no start-up cost."""
+        if self._warm:
+            return
+        rgba = np.zeros((64, 64, 4), dtype=np.uint8)
+        rgba[..., 3] = 255
+        rgba[16:48, 16:48, :3] = 200
+        params = DecomposeParams(num_layers=2, num_inference_steps=1, prompt="warm-up")
+        started = time.perf_counter()
+        self.decompose(rgba, params)
+        self._warm = True
+        logger.info("qwen engine: warmed up in %.1f s", time.perf_counter() - started)
+
+    def decompose(
+        self,
+        image: NDArray[np.uint8],
+        params: DecomposeParams,
+        *,
+        progress: ProgressCallback | None = None,
+    ) -> LayerStack:
+        """Decompose an ``H x W x 4`` ``uint8`` RGBA image into ``params.num_layers`` layers.
+
+        Layers come back to front at the input's size. A pipeline failure
+        (out of memory included) frees what it can and raises :class:`EngineError`.
+        """
+        if image.ndim != 3 or image.shape[2] != 4 or image.dtype != np.uint8:
+            raise InvalidImage("expected an H x W x 4 uint8 RGBA array")
+        height, width = image.shape[:2]
+        resolution = params.resolution or self.resolution
+        work_w, work_h = working_size(width, height, resolution)
+        if min(work_w, work_h) < 32:
+            raise EngineError(
+                f"a {width}x{height} image is too elongated for the qwen engine "
+                f"(it would be processed at {work_w}x{work_h}); crop it closer to square"
+            )
+        prompt = params.prompt if params.prompt and params.prompt.strip() else None
+        if prompt is None and self._pipe.processor is None:
+            raise EngineError(
+                "this qwen model has no caption processor, so it cannot caption the image "
+                "itself; give a prompt describing the image"
+            )
+        negative = params.negative_prompt or DEFAULT_NEGATIVE_PROMPT
+        steps = params.num_inference_steps
+
+        def on_step_end(
+            pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]
+        ) -> dict[str, Any]:
+            if progress is not None:
+                progress((step + 1) / steps)
+            return {}
+
+        device = self._pipe._execution_device
+        generator = torch.Generator(device=device).manual_seed(params.seed)
+        started = time.perf_counter()
+        failure: str | None = None
+        try:
+            output = self._pipe(
+                image=Image.fromarray(image, "RGBA"),
+                prompt=prompt,
+                negative_prompt=negative,
+                true_cfg_scale=float(params.guidance_scale),
+                layers=params.num_layers,
+                num_inference_steps=steps,
+                generator=generator,
+                resolution=resolution,
+                cfg_normalize=True,
+                use_en_prompt=True,
+                output_type="np",
+                callback_on_step_end=on_step_end,
+                callback_on_step_end_tensor_inputs=[],
+            )
+        except LaminaError:
+            _free_memory()
+            raise
+        except torch.OutOfMemoryError:
+            failure = (
+                f"the {device.type.upper()} ran out of memory decomposing a {width}x{height} "
+                f"image into {params.num_layers} layers at resolution {resolution}; try "
+                "resolution 640, fewer layers, or start lamina with --cpu-offload model"
+            )
+            logger.warning("qwen engine: out of memory", exc_info=True)
+        except Exception as exc:
+            failure = f"the qwen pipeline failed: {type(exc).__name__}: {_short(exc)}"
+            logger.warning("qwen engine: pipeline error", exc_info=True)
+        if failure is not None:
+            _free_memory()
+            raise EngineError(failure)
+        seconds = time.perf_counter() - started
+        frames = np.asarray(output.images[0], dtype=np.float32)
+        if frames.shape[0] != params.num_layers or frames.shape[-1] != 4:
+            raise EngineError(
+                f"the qwen pipeline returned {frames.shape[0]} frames of {frames.shape[-1]} "
+                f"channels, not {params.num_layers} RGBA layers; is this an RGBA "
+                "Qwen-Image-Layered model?"
+            )
+        rgba_layers = fit_layers(frames, (width, height))
+        layers = []
+        for i, rgba in enumerate(rgba_layers):
+            bbox = alpha_bbox(rgba[..., 3])
+            layers.append(
+                Layer(
+                    rgba=rgba,
+                    name="background" if i == 0 else f"layer {i}",
+                    kind="background" if i == 0 else "element",
+                    bbox=bbox,
+                    empty=bbox is None,
+                )
+            )
+        notes = [f"model {self.model}", f"working size {work_w}x{work_h}"]
+        if prompt is None:
+            notes.append("prompt: written by the model's own captioner")
+        return LayerStack(
+            layers=layers,
+            engine=self.name,
+            params=params,
+            timings={"inference_s": seconds},
+            notes=notes,
+        )
+
+
+def working_size(width: int, height: int, resolution: int) -> tuple[int, int]:
+    """``(width, height)`` the pipeline works at: about ``resolution**2`` pixels, multiples of 32.
+
+    Mirrors ``calculate_dimensions`` of the diffusers pipeline so elongated
+    inputs can be refused with a clear message before the model sees them.
+    """
+    ratio = width / height
+    w = math.sqrt(resolution * resolution * ratio)
+    h = w / ratio
+    return round(w / 32) * 32, round(h / 32) * 32
+
+
+def fit_layers(frames: NDArray[np.float32], size: tuple[int, int]) -> list[NDArray[np.uint8]]:
+    """Resize ``L x h x w x 4`` float straight-alpha frames in ``[0, 1]`` to ``size``.
+
+    ``size`` is ``(width, height)``; returns ``L`` arrays ``height x width x 4``
+    ``uint8``. Colour is resampled premultiplied so the colour of transparent
+    pixels does not bleed into edges; area averaging when shrinking, bilinear
+    when enlarging. The input is not modified.
+    """
+    if frames.ndim != 4 or frames.shape[-1] != 4:
+        raise ValueError("expected L x h x w x 4 frames")
+    width, height = size
+    if width < 1 or height < 1:
+        raise ValueError("size must be positive")
+    shrink = width * height < frames.shape[1] * frames.shape[2]
+    interpolation = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+    out = []
+    for frame in np.clip(frames, 0.0, 1.0):
+        premul = np.empty_like(frame)
+        premul[..., :3] = frame[..., :3] * frame[..., 3:]
+        premul[..., 3] = frame[..., 3]
+        if premul.shape[:2] != (height, width):
+            premul = cv2.resize(premul, (width, height), interpolation=interpolation)
+        alpha = np.clip(premul[..., 3], 0.0, 1.0)
+        rgb = np.zeros((height, width, 3), dtype=np.float32)
+        visible = alpha > 0.5 / 255.0
+        rgb[visible] = premul[visible, :3] / alpha[visible, None]
+        rgba = np.empty((height, width, 4), dtype=np.uint8)
+        rgba[..., :3] = np.clip(np.rint(rgb * 255.0), 0, 255)
+        rgba[..., 3] = np.clip(np.rint(alpha * 255.0), 0, 255)
+        out.append(rgba)
+    return out
+
+
+def _resolve_device(device: str | None) -> torch.device:
+    if not device:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, ValueError) as exc:
+        raise EngineUnavailable(f"unknown torch device {device!r}") from exc
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise EngineUnavailable(f"device {device!r} asked for, but no CUDA GPU is usable here")
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise EngineUnavailable(
+                f"device {device!r} asked for, but only {torch.cuda.device_count()} GPU(s) exist"
+            )
+    return resolved
+
+
+def _resolve_dtype(dtype: str | None, device: torch.device) -> torch.dtype:
+    if not dtype:
+        return torch.float32 if device.type == "cpu" else torch.bfloat16
+    resolved = _DTYPES.get(dtype.lower().removeprefix("torch."))
+    if resolved is None:
+        raise EngineUnavailable(f"unknown dtype {dtype!r}; use bfloat16, float16 or float32")
+    return resolved
+
+
+def _load_pipeline(model: str, dtype: torch.dtype) -> Any:
+    """Load the pipeline from a directory or repo id; every failure is EngineUnavailable."""
+    from diffusers import QwenImageLayeredPipeline
+
+    path = Path(model).expanduser()
+    local = path.is_dir()
+    if local and not (path / "model_index.json").is_file():
+        raise EngineUnavailable(
+            f"{model} is not a diffusers pipeline directory (no model_index.json); point "
+            "--model at the downloaded Qwen-Image-Layered folder or give its repo id"
+        )
+    if not local and (model.startswith((".", "/", "~")) or model.count("/") != 1):
+        raise EngineUnavailable(
+            f"no Qwen-Image-Layered weights at {model}: no such directory, and not a repo id"
+        )
+    source = str(path) if local else model
+    hint = (
+        ""
+        if local
+        else " (download it first, e.g. `hf download Qwen/Qwen-Image-Layered`, or unset "
+        "HF_HUB_OFFLINE to let lamina fetch it)"
+    )
+    try:
+        index = QwenImageLayeredPipeline.load_config(source)
+    except Exception as exc:
+        raise EngineUnavailable(
+            f"no Qwen-Image-Layered weights found at {model}: {_short(exc)}{hint}"
+        ) from exc
+    # A model saved without the optional caption processor loads without one.
+    has_processor = index.get("processor", [None])[0] is not None
+    if has_processor and importlib.util.find_spec("torchvision") is None:
+        raise EngineUnavailable(
+            "the Qwen2-VL caption processor of this model needs torchvision: install the "
+            "torchvision build that matches your torch (e.g. pip install torchvision)"
+        )
+    extra = {} if has_processor else {"processor": None}
+    try:
+        return QwenImageLayeredPipeline.from_pretrained(source, torch_dtype=dtype, **extra)
+    except Exception as exc:
+        raise EngineUnavailable(
+            f"could not load Qwen-Image-Layered weights from {model}: {_short(exc)}{hint}"
+        ) from exc
+
+
+def _free_memory() -> None:
+    """Drop what a failed run left behind so the worker can take the next job."""
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= _ERROR_CHARS else text[: _ERROR_CHARS - 3] + "..."
