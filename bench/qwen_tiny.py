@@ -191,17 +191,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _bench_images() -> list[tuple[str, NDArray[np.uint8]]]:
-    """Two flat designs (a square and a wide one) with a panel and a disc on a backdrop."""
-    out = []
-    for name, (w, h) in (("square", (512, 512)), ("wide", (960, 540))):
-        rgba = np.empty((h, w, 4), dtype=np.uint8)
-        rgba[...] = (235, 230, 220, 255)
-        rgba[h // 5 : h // 2, w // 8 : w // 2] = (40, 90, 160, 255)
-        yy, xx = np.mgrid[:h, :w]
-        disc = (yy - 2 * h // 3) ** 2 + (xx - 2 * w // 3) ** 2 < (min(w, h) // 6) ** 2
-        rgba[disc] = (200, 60, 50, 255)
-        out.append((name, rgba))
-    return out
+    """A square and a wide design from the shared synthetic generator."""
+    from bench.synth import generate
+
+    return [
+        ("panels, square", generate(0, size=(512, 512), category="panels").image),
+        ("text, wide", generate(1, size=(960, 540), category="text").image),
+    ]
 
 
 if __name__ == "__main__":

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from bench.qwen_tiny import save_tiny_pipeline
 from numpy.typing import NDArray
 
-from bench.qwen_tiny import save_tiny_pipeline
 from lamina.engines.qwen import QwenEngine
 
 

@@ -134,7 +134,7 @@ def test_unusable_options_are_engine_unavailable(
 def test_missing_weights_are_engine_unavailable(tmp_path: Path) -> None:
     with pytest.raises(EngineUnavailable, match="no such directory"):
         get_engine("qwen", model=str(tmp_path / "nowhere"), device="cpu")
-    with pytest.raises(EngineUnavailable, match="no model_index.json"):
+    with pytest.raises(EngineUnavailable, match=r"no model_index\.json"):
         get_engine("qwen", model=str(tmp_path), device="cpu")
 
 
@@ -153,7 +153,7 @@ def test_a_model_with_a_processor_needs_it_loadable(tiny_model: Path, tmp_path: 
     index = json.loads(index_path.read_text())
     index["processor"] = ["transformers", "Qwen2VLProcessor"]
     index_path.write_text(json.dumps(index))
-    with pytest.raises(EngineUnavailable, match="processor|torchvision"):
+    with pytest.raises(EngineUnavailable, match=r"processor|torchvision"):
         QwenEngine(model=str(with_processor), device="cpu")
 
 
