@@ -75,7 +75,7 @@ def run_worker_process(settings: Settings, *, max_jobs: int | None = None) -> in
             resolution=settings.resolution,
         )
 
-    worker = Worker(store, storage, build_engine, settings)
+    worker = Worker(store, storage, build_engine, settings, grace_s=settings.shutdown_grace_s)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
