@@ -138,6 +138,20 @@ def test_downscaled_analysis_still_reconstructs(n: int) -> None:
     assert (stack.layers[0].rgba[..., 3] == 255).all()
 
 
+def test_textured_background_is_inpainted_under_a_card() -> None:
+    rng = np.random.default_rng(3)
+    rgb = np.clip(rng.normal(120, 40, (160, 160, 3)), 0, 255).astype(np.uint8)
+    rgb[40:120, 30:130] = (250, 250, 250)
+    image = opaque(rgb)
+    stack = DOWNSCALING.decompose(image, DecomposeParams(num_layers=2))
+    assert_reconstructs(image, stack)
+    bg = stack.layers[0].rgba
+    assert (bg[..., 3] == 255).all()
+    # The hidden part is completed from the texture, not left white.
+    assert bg[60:100, 50:110, :3].mean() < 200
+    assert (stack.layers[1].rgba[50:110, 40:120, 3] == 255).all()
+
+
 def test_deterministic() -> None:
     image = design()
     a = decompose(image, 5, seed=7)

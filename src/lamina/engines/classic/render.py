@@ -43,10 +43,14 @@ def _hidden_colours(
     if (fh, fw) == (h, w):
         return fill[ys, xs]
     # Sample the working-resolution fill bilinearly at the full-resolution pixel centres.
-    map_x = ((xs.astype(np.float32) + 0.5) * fw / w - 0.5).reshape(1, -1)
-    map_y = ((ys.astype(np.float32) + 0.5) * fh / h - 0.5).reshape(1, -1)
-    out = cv2.remap(fill, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return np.asarray(out, np.float32).reshape(-1, 3)
+    fx = np.clip((xs + 0.5) * (fw / w) - 0.5, 0, fw - 1)
+    fy = np.clip((ys + 0.5) * (fh / h) - 0.5, 0, fh - 1)
+    x0, y0 = np.floor(fx).astype(np.intp), np.floor(fy).astype(np.intp)
+    x1, y1 = np.minimum(x0 + 1, fw - 1), np.minimum(y0 + 1, fh - 1)
+    wx, wy = (fx - x0)[:, None], (fy - y0)[:, None]
+    top = fill[y0, x0] * (1 - wx) + fill[y0, x1] * wx
+    bottom = fill[y1, x0] * (1 - wx) + fill[y1, x1] * wx
+    return (top * (1 - wy) + bottom * wy).astype(np.float32)
 
 
 def _bbox_slices(mask: Mask, pad: int) -> tuple[slice, slice] | None:

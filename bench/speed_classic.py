@@ -1,0 +1,133 @@
+"""Speed and memory of the classic engine, side by side with the k-means baseline.
+
+Usage::
+
+    python -m bench.speed_classic --repeats 5
+
+Each configuration (image side x layer count x method) runs in a fresh Python
+process, so the peak resident set size it reports belongs to that
+configuration alone (imports included). A process first decomposes one
+untimed design (imports, caches), then ``--repeats`` synthetic designs of the
+text, shapes, cutouts, panels and photos categories in turn, and reports the
+median wall time. The Markdown table is printed and written to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench.baselines import kmeans_layers
+from bench.synth import CATEGORIES, generate
+
+METHODS = ("classic", "kmeans")
+DEFAULT_OUT = Path("docs/benchmarks/classic-speed.md")
+
+
+def measure(method: str, size: int, layers: int, repeats: int) -> dict[str, float]:
+    """Median seconds per image and peak RSS (MiB) of this process for one configuration."""
+    from lamina.engines.classic import ClassicEngine
+    from lamina.types import DecomposeParams
+
+    engine = ClassicEngine()
+
+    def run(seed: int) -> float:
+        image = generate(seed, size=(size, size), category=CATEGORIES[seed % len(CATEGORIES)]).image
+        start = time.perf_counter()
+        if method == "classic":
+            engine.decompose(image, DecomposeParams(num_layers=layers, seed=seed))
+        else:
+            kmeans_layers(image, layers, seed=seed)
+        return time.perf_counter() - start
+
+    run(1000)
+    times = [run(seed) for seed in range(repeats)]
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"median_s": statistics.median(times), "peak_rss_mib": peak_kib / 1024.0}
+
+
+def _child(method: str, size: int, layers: int, repeats: int) -> dict[str, float]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.speed_classic",
+        "--child",
+        method,
+        "--sizes",
+        str(size),
+        "--layers",
+        str(layers),
+        "--repeats",
+        str(repeats),
+    ]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=1800)
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def render(rows: Sequence[tuple[int, int, dict[str, float], dict[str, float]]], cmd: str) -> str:
+    """Markdown table: classic vs k-means, with the time ratio."""
+    lines = [
+        "# Classic engine: speed and memory",
+        "",
+        f"Command: `{cmd}`",
+        "",
+        "| side | layers | classic median s | classic peak RSS MiB "
+        "| k-means median s | k-means peak RSS MiB | time ratio |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for size, layers, c, k in rows:
+        ratio = c["median_s"] / max(k["median_s"], 1e-9)
+        lines.append(
+            f"| {size} | {layers} | {c['median_s']:.3f} | {c['peak_rss_mib']:.0f} "
+            f"| {k['median_s']:.3f} | {k['peak_rss_mib']:.0f} | {ratio:.2f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.speed_classic", description=__doc__)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[512, 1024, 2048])
+    parser.add_argument(
+        "--layers",
+        type=int,
+        nargs="+",
+        default=[2, 3, 4, 5, 6, 7, 8, 9, 10],
+        help="layer counts, swept at 1024 px (or the only size given); other sizes use 4",
+    )
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--child", choices=METHODS, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.repeats < 1 or min(args.sizes) < 64 or not all(1 <= n <= 10 for n in args.layers):
+        parser.error("need --repeats >= 1, sizes >= 64 and layers in 1..10")
+    if args.child:
+        print(json.dumps(measure(args.child, args.sizes[0], args.layers[0], args.repeats)))
+        return 0
+    sweep_size = 1024 if 1024 in args.sizes else args.sizes[0]
+    configs = [(s, 4) for s in args.sizes if s != sweep_size]
+    configs += [(sweep_size, n) for n in args.layers]
+    configs.sort()
+    rows = []
+    for size, layers in configs:
+        classic = _child("classic", size, layers, args.repeats)
+        baseline = _child("kmeans", size, layers, args.repeats)
+        rows.append((size, layers, classic, baseline))
+        print(f"{size} px, {layers} layers: classic {classic}, kmeans {baseline}", file=sys.stderr)
+    cmd = "python -m bench.speed_classic " + " ".join(sys.argv[1:] if argv is None else argv)
+    report = render(rows, cmd.strip())
+    print(report)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(report, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
