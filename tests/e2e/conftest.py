@@ -31,6 +31,7 @@ from lamina.jobs.keys import KeyStore
 from lamina.jobs.store import JobStore
 
 REPO = Path(__file__).resolve().parents[2]
+TERMINAL = {"completed", "failed", "cancelled"}
 KEY_LINE = re.compile(r"API key: (lam_\S+)")
 
 
@@ -268,6 +269,6 @@ def wait_for(
         ).json()
         if body.get("status") in states:
             return dict(body)
-        if time.monotonic() > deadline:
+        if body.get("status") in TERMINAL or time.monotonic() > deadline:
             raise AssertionError(f"{request_id} stayed {body}; server log:\n{srv.output()}")
         time.sleep(0.05)
