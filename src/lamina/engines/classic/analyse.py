@@ -17,7 +17,7 @@ from scipy import ndimage
 
 from lamina.engines.classic.fill import SmoothModel, fit_smooth, inpaint
 from lamina.engines.classic.group import group_elements
-from lamina.engines.classic.order import amodal_mask, below_edges, crop, hull_overlaps
+from lamina.engines.classic.order import amodal_mask, below_edges, crop, extent_overlaps, padded_box
 from lamina.engines.classic.segment import adjacency, region_means, segment, to_lab
 from lamina.engines.classic.text import group_glyphs
 
@@ -168,7 +168,8 @@ def plan_layers(
     groups: list[list[int]] = []
     weights = np.zeros((m, m), np.float64)
     if m > 1:
-        overlap = hull_overlaps(el.labels, el.bboxes, m)
+        complete = np.array([k in _COMPLETE_KINDS for k in el.kinds])
+        overlap = extent_overlaps(el.labels, el.bboxes, complete)
         weights = below_edges(overlap, el.areas)
         sub = slice(1, m)
         gof, groups = group_elements(
@@ -193,7 +194,7 @@ def plan_layers(
     for k, members in enumerate(groups, start=1):
         amodal = np.zeros((h, w), bool)
         for e in members:
-            ys, xs = crop(_padded(el.bboxes[e], h, w))
+            ys, xs = crop(padded_box(el.bboxes[e], h, w))
             visible = el.labels[ys, xs] == e
             above = layer_of_pixel[ys, xs] > k
             amodal[ys, xs] |= amodal_mask(visible, above, complete=el.kinds[e] in _COMPLETE_KINDS)
@@ -208,13 +209,6 @@ def plan_layers(
     while len(plans) < num_layers:
         plans.append(LayerPlan("empty", np.zeros((h, w), bool), None))
     return plans
-
-
-def _padded(bbox: NDArray[np.int64], h: int, w: int) -> tuple[int, int, int, int]:
-    """``bbox`` grown by half its size on each side (room for a hidden part), clipped."""
-    x0, y0, x1, y1 = (int(v) for v in bbox)
-    px, py = (x1 - x0) // 2 + 1, (y1 - y0) // 2 + 1
-    return max(x0 - px, 0), max(y0 - py, 0), min(x1 + px, w), min(y1 + py, h)
 
 
 def _fill_model(

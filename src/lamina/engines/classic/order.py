@@ -34,29 +34,44 @@ def convex_hull(mask: Mask) -> Mask:
     return out.astype(bool) | mask
 
 
-def hull_overlaps(labels: Labels, bboxes: NDArray[np.int64], n: int) -> NDArray[np.float64]:
-    """``H[a, b]`` = pixels of element ``b`` inside the convex hull of ``a``.
+def extent_overlaps(
+    labels: Labels, bboxes: NDArray[np.int64], complete: NDArray[np.bool_]
+) -> NDArray[np.float64]:
+    """``E[a, b]`` = pixels of element ``b`` inside the completed extent of ``a``.
 
-    ``labels`` holds element ids ``0..n-1`` (``-1`` for none).
+    ``labels`` holds element ids ``0..n-1`` (``-1`` for none). Each element is
+    completed (see :func:`amodal_mask`) as if every other element, background
+    excepted, could lie on top of it; ``complete[a]`` says whether ``a``'s
+    kind has a simple shape to complete. Element 0 (the background) gets none.
     """
+    n = bboxes.shape[0]
+    h, w = labels.shape
     overlap = np.zeros((n, n), np.float64)
-    for a in range(n):
-        ys, xs = crop(bboxes[a])
+    for a in range(1, n):
+        ys, xs = crop(padded_box(bboxes[a], h, w))
         sub = labels[ys, xs]
-        hull = convex_hull(sub == a)
-        inside = sub[hull]
+        extent = amodal_mask(sub == a, (sub > 0) & (sub != a), complete=bool(complete[a]))
+        inside = sub[extent]
         inside = inside[inside >= 0]
         overlap[a] = np.bincount(inside, minlength=n)[:n]
     return overlap
 
 
+def padded_box(bbox: NDArray[np.int64], h: int, w: int) -> tuple[int, int, int, int]:
+    """``bbox`` grown by half its size on each side (room for a hidden part), clipped."""
+    x0, y0, x1, y1 = (int(v) for v in bbox)
+    px, py = (x1 - x0) // 2 + 1, (y1 - y0) // 2 + 1
+    return max(x0 - px, 0), max(y0 - py, 0), min(x1 + px, w), min(y1 + py, h)
+
+
 def below_edges(
-    overlap: NDArray[np.float64], areas: NDArray[np.int64], *, margin: float = 0.04
+    overlap: NDArray[np.float64], areas: NDArray[np.int64], *, margin: float = 0.02
 ) -> NDArray[np.float64]:
     """``W[a, b] > 0`` when the evidence says ``a`` lies below ``b`` (weight = strength).
 
     ``a`` is below ``b`` when more of ``b`` lies inside ``a``'s hull than of
-    ``a`` inside ``b``'s, each measured as a fraction of the covered element.
+    ``a`` inside ``b``'s, each measured as a fraction of the covered element
+    (``overlap`` from :func:`extent_overlaps`).
     """
     frac = overlap / np.maximum(areas, 1)[None, :]
     np.fill_diagonal(frac, 0.0)

@@ -299,7 +299,8 @@ def segment(
     if n == 0:
         return labels, texture
     means, counts = region_means(smooth, labels, n)
-    drop_region = (counts < min_area) & ~_distinct(labels, means, n, min_distance=25.0)
+    distinct = _distinct(labels, means, n, min_distance=25.0) & (counts >= 3)
+    drop_region = (counts < min_area) & ~distinct
     seams = mixture_regions(labels, smooth, n, max_area=max(64, lab.shape[0] * lab.shape[1] // 50))
     seams[n_flat:] = False
     drop_region |= seams
