@@ -1,0 +1,106 @@
+"""The HTTP layer over the service: error shapes, body limits, auth on every route but
+``/healthz`` and the signed files, metrics and the OpenAPI document."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from tests.api.conftest import Env, data_uri, make_env, png
+
+from lamina.api.app import create_app
+from lamina.api.errors import answer_for
+
+SUBMIT = "/v1/models/qwen/qwen-image-layered"
+
+
+@pytest.fixture
+def app_env(tmp_path: Path) -> Iterator[tuple[TestClient, Env]]:
+    env = make_env(tmp_path, max_input_bytes=3_000, rate_limit_per_minute=30)
+    with TestClient(create_app(env.settings, service=env.service)) as client:
+        client.headers["Authorization"] = f"Bearer {env.secret}"
+        yield client, env
+    env.store.dispose()
+
+
+def test_schema_violations_name_each_field(app_env: tuple[TestClient, Env]) -> None:
+    client, _ = app_env
+    answer = client.post(
+        SUBMIT,
+        json={"image_url": data_uri(png()), "num_inference_steps": "many", "seed": 1.5, "x": 1},
+    )
+    assert answer.status_code == 422
+    body = answer.json()
+    assert body["error_code"] == 422001
+    assert {d["field"] for d in body["detail"]} == {"num_inference_steps", "seed", "x"}
+    missing = client.post(SUBMIT, json={"num_layers": 2}).json()
+    assert [d["field"] for d in missing["detail"]] == ["image_url"]
+
+
+def test_bodies_over_the_limit_are_refused_while_streaming(
+    app_env: tuple[TestClient, Env],
+) -> None:
+    client, env = app_env
+    limit = env.settings.max_input_bytes * 4 // 3 + 64 * 1024
+    declared = client.post(SUBMIT, content=b"x" * (limit + 1))
+    assert (declared.status_code, declared.json()["error_code"]) == (413, 413001)
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it arrives
+        for _ in range(limit // 10_000 + 2):
+            yield b"x" * 10_000
+
+    streamed = client.post(SUBMIT, content=chunks(), headers={"Content-Type": "application/json"})
+    assert (streamed.status_code, streamed.json()["error_code"]) == (413, 413001)
+    assert client.get("/healthz").status_code == 200
+
+
+def test_rate_limited_answers_carry_retry_after(app_env: tuple[TestClient, Env]) -> None:
+    client, _ = app_env
+    codes = [client.get("/v1/models").status_code for _ in range(31)]
+    assert codes[:29] == [200] * 29 and codes[-1] == 429
+    limited = client.get("/v1/models")
+    assert limited.json()["error_code"] == 429001 and limited.headers["retry-after"] == "2"
+
+
+def test_health_metrics_and_docs(app_env: tuple[TestClient, Env]) -> None:
+    client, _ = app_env
+    client.post(SUBMIT, json={"image_url": data_uri(png())})
+    assert client.get("/healthz", headers={"Authorization": ""}).json() == {"status": "ok"}
+    metrics = client.get("/metrics").text
+    assert "lamina_queue_depth 1.0" in metrics
+    assert 'lamina_jobs{state="in_queue"} 1.0' in metrics
+    assert "lamina_workers_alive 0.0" in metrics
+    assert 'lamina_job_duration_seconds_bucket{le="+Inf"} 0.0' in metrics
+    assert client.get("/metrics", headers={"Authorization": ""}).status_code == 401
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "/v1/models/{model_id}" in paths and "/v1/requests/{request_id}/cancel" in paths
+    assert client.get("/docs").status_code == 200
+
+
+def test_status_leaves_out_what_does_not_apply(app_env: tuple[TestClient, Env]) -> None:
+    client, _ = app_env
+    submitted = client.post(SUBMIT, json={"image_url": data_uri(png())}).json()
+    status = client.get(submitted["status_url"].removeprefix("http://testserver")).json()
+    assert set(status) == {"request_id", "status", "status_url", "result_url", "queue_position"}
+    result = client.get(submitted["result_url"].removeprefix("http://testserver")).json()
+    assert result["status"] == "in_queue" and result["output"] is None
+
+
+def test_a_public_url_setting_is_used_in_answers(tmp_path: Path) -> None:
+    env = make_env(tmp_path, public_url="https://layers.example.org/")
+    with TestClient(create_app(env.settings, service=env.service)) as client:
+        answer = client.post(
+            SUBMIT,
+            json={"image_url": data_uri(png())},
+            headers={"Authorization": f"Bearer {env.secret}"},
+        ).json()
+    assert answer["status_url"].startswith("https://layers.example.org/v1/requests/")
+    env.store.dispose()
+
+
+def test_a_bug_becomes_500001_without_leaking_details() -> None:
+    status, body, _ = answer_for(RuntimeError("secret internals at /srv/x"))
+    assert status == 500 and body["error_code"] == 500001
+    assert "secret" not in body["error_message"]
