@@ -56,6 +56,20 @@ def test_progress_reports_each_step_up_to_one(
     assert seen == pytest.approx([1 / 3, 2 / 3, 1.0])
 
 
+class Stop(Exception):
+    """What a caller raises from ``progress`` to stop a run."""
+
+
+def test_an_exception_from_progress_comes_back_unchanged(
+    engine: QwenEngine, design: NDArray[np.uint8]
+) -> None:
+    def stop(fraction: float) -> None:
+        raise Stop(fraction)
+
+    with pytest.raises(Stop):
+        engine.decompose(design, DecomposeParams(num_inference_steps=3, prompt="x"), progress=stop)
+
+
 def test_request_resolution_overrides_the_engine_default(engine: QwenEngine) -> None:
     square = np.full((40, 40, 4), 255, dtype=np.uint8)
     params = DecomposeParams(num_layers=1, num_inference_steps=1, prompt="x", resolution=1024)

@@ -158,11 +158,17 @@ class QwenEngine:
         negative = params.negative_prompt or DEFAULT_NEGATIVE_PROMPT
         steps = params.num_inference_steps
 
+        stopped: list[BaseException] = []
+
         def on_step_end(
             pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]
         ) -> dict[str, Any]:
             if progress is not None:
-                progress((step + 1) / steps)
+                try:
+                    progress((step + 1) / steps)
+                except BaseException as exc:
+                    stopped.append(exc)
+                    raise
             return {}
 
         device = self._pipe._execution_device
@@ -185,21 +191,23 @@ class QwenEngine:
                 callback_on_step_end=on_step_end,
                 callback_on_step_end_tensor_inputs=[],
             )
-        except LaminaError:
+        except BaseException as exc:
             _free_memory()
-            raise
-        except torch.OutOfMemoryError:
-            failure = (
-                f"the {device.type.upper()} ran out of memory decomposing a {width}x{height} "
-                f"image into {params.num_layers} layers at resolution {resolution}; try "
-                "resolution 640, fewer layers, or start lamina with --cpu-offload model"
-            )
-            logger.warning("qwen engine: out of memory", exc_info=True)
-        except Exception as exc:
-            failure = f"the qwen pipeline failed: {type(exc).__name__}: {_short(exc)}"
-            logger.warning("qwen engine: pipeline error", exc_info=True)
+            # The caller stopping the run through ``progress`` gets its own exception back.
+            if stopped or isinstance(exc, LaminaError) or not isinstance(exc, Exception):
+                raise
+            if isinstance(exc, torch.OutOfMemoryError):
+                failure = (
+                    f"the {device.type.upper()} ran out of memory decomposing a "
+                    f"{width}x{height} image into {params.num_layers} layers at resolution "
+                    f"{resolution}; try resolution 640, fewer layers, or start lamina with "
+                    "--cpu-offload model"
+                )
+            else:
+                failure = f"the qwen pipeline failed: {type(exc).__name__}: {_short(exc)}"
+            logger.warning("qwen engine: %s", failure, exc_info=True)
         if failure is not None:
-            _free_memory()
+            _free_memory()  # again, now that the traceback's tensors are gone
             raise EngineError(failure)
         seconds = time.perf_counter() - started
         frames = np.asarray(output.images[0], dtype=np.float32)
