@@ -119,7 +119,12 @@ def find_elements(lab: FloatImage, valid: Mask) -> Elements:
         if not keep.any():
             continue
         parent = int(outer[keep][np.argmax(weights[keep])])
-        if np.linalg.norm(colours[s] - colours[parent]) < 10.0:
+        # Compare with the parent's colour around the glyph: backgrounds are gradients.
+        x0, y0, x1, y1 = (int(v) for v in bboxes[g])
+        ys, xs = slice(max(y0 - 2, 0), y1 + 2), slice(max(x0 - 2, 0), x1 + 2)
+        around_parent = regions[ys, xs] == parent
+        local = lab[ys, xs][around_parent].mean(axis=0) if around_parent.any() else colours[parent]
+        if np.linalg.norm(colours[s] - local) < 25.0:
             target[s] = parent
             glyph[s] = False
     target[is_bg] = bg

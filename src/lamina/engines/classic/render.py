@@ -91,7 +91,10 @@ def render_layers(
         colour = np.zeros((h, w, 3), np.uint8)
         mine = owner == k
         colour[mine] = rgb_in[mine]
-        hidden = mask & ~mine
+        # Edge pixels next to a layer above are mixtures: take the fill there too, so
+        # no outline of the upper element stays behind in this layer.
+        near_above = cv2.dilate((owner > k).astype(np.uint8), kernel).astype(bool)
+        hidden = mask & (~mine | near_above)
         if hidden.any() and plan.fill is not None:
             ys, xs = np.nonzero(hidden)
             colour[ys, xs] = np.clip(
