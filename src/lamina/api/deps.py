@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from starlette.concurrency import run_in_threadpool
 
 from lamina.api.service import ApiService, Caller
 
 
-def get_service(request: Request) -> ApiService:
+async def get_service(request: Request) -> ApiService:
     """The service that :func:`lamina.api.app.create_app` attached to the app."""
     service: ApiService = request.app.state.service
     return service
@@ -18,18 +19,25 @@ def get_service(request: Request) -> ApiService:
 ServiceDep = Annotated[ApiService, Depends(get_service)]
 
 
-def get_caller(
+async def get_caller(
     service: ServiceDep,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Caller:
-    """The authenticated caller (401001 without a valid key, 429001 over the rate limit)."""
-    return service.authenticate(authorization)
+    """The authenticated caller (401001 without a valid key, 429001 over the rate limit).
+
+    A recently verified key is answered on the event loop; only a database lookup goes to
+    the thread pool (dependencies are async so that they cost no thread hop each).
+    """
+    caller = service.cached_caller(authorization)
+    if caller is None:
+        caller = await run_in_threadpool(service.authenticate, authorization)
+    return caller
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
-def get_base_url(request: Request, service: ServiceDep) -> str:
+async def get_base_url(request: Request, service: ServiceDep) -> str:
     """The base of the absolute URLs in answers: ``public_url`` or where the request came."""
     return service.settings.public_url or str(request.base_url)
 

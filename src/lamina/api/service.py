@@ -155,27 +155,33 @@ class ApiService:
         Verified keys are remembered for ``auth_cache_s`` seconds (by hash), so a revoked
         key stops working within that time.
         """
-        if not authorization:
-            raise Unauthorized("missing API key: send the header 'Authorization: Bearer <key>'")
-        scheme, _, secret = authorization.strip().partition(" ")
-        secret = secret.strip()
-        if scheme.lower() != "bearer" or not secret:
-            raise Unauthorized("the Authorization header must be 'Bearer <key>'")
-        digest = hashlib.sha256(secret.encode("utf-8", "replace")).hexdigest()
-        now = self._clock()
+        caller = self.cached_caller(authorization)
+        if caller is not None:
+            return caller
+        secret, digest = _bearer(authorization)
+        key = self.keys.verify(secret)
+        if key is None:
+            raise Unauthorized("unknown or revoked API key")
+        caller = Caller(owner=key.id, name=key.name)
+        with self._auth_lock:
+            if len(self._auth_cache) > 10_000:
+                self._auth_cache.clear()
+            self._auth_cache[digest] = (caller, self._clock() + self._auth_cache_s)
+        self._rate_limit(caller)
+        return caller
+
+    def cached_caller(self, authorization: str | None) -> Caller | None:
+        """The caller if its key was verified recently (rate limit applied), else ``None``;
+        never touches the database, so the event loop may call it."""
+        _, digest = _bearer(authorization)
         with self._auth_lock:
             cached = self._auth_cache.get(digest)
-        if cached is not None and cached[1] > now:
-            caller = cached[0]
-        else:
-            key = self.keys.verify(secret)
-            if key is None:
-                raise Unauthorized("unknown or revoked API key")
-            caller = Caller(owner=key.id, name=key.name)
-            with self._auth_lock:
-                if len(self._auth_cache) > 10_000:
-                    self._auth_cache.clear()
-                self._auth_cache[digest] = (caller, now + self._auth_cache_s)
+        if cached is None or cached[1] <= self._clock():
+            return None
+        self._rate_limit(cached[0])
+        return cached[0]
+
+    def _rate_limit(self, caller: Caller) -> None:
         wait = self.limiter.hit(caller.owner)
         if wait > 0:
             retry = self.limiter.retry_after(wait)
@@ -184,7 +190,6 @@ class ApiService:
                 f"retry in {retry} s",
                 retry_after_s=retry,
             )
-        return caller
 
     # -- requests ------------------------------------------------------------------------
 
@@ -399,6 +404,17 @@ class ApiService:
         )
         answer.engine = result.get("engine")
         answer.timings = result.get("timings")
+
+
+def _bearer(authorization: str | None) -> tuple[str, str]:
+    """``(secret, sha256 hex)`` of a ``Bearer`` header, or :class:`Unauthorized`."""
+    if not authorization:
+        raise Unauthorized("missing API key: send the header 'Authorization: Bearer <key>'")
+    scheme, _, secret = authorization.strip().partition(" ")
+    secret = secret.strip()
+    if scheme.lower() != "bearer" or not secret:
+        raise Unauthorized("the Authorization header must be 'Bearer <key>'")
+    return secret, hashlib.sha256(secret.encode("utf-8", "replace")).hexdigest()
 
 
 def _decode_data_uri(uri: str, max_bytes: int) -> bytes:
