@@ -222,7 +222,8 @@ def _fill_model(
     """The colour model that completes ``hidden`` from ``visible`` (``None``: nothing hidden)."""
     if not hidden.any():
         return None
-    core = ndimage.binary_erosion(visible)
+    # Pixels next to another layer are anti-aliased mixtures: keep them out of the model.
+    core = visible & ~ndimage.binary_dilation(~visible, iterations=2)
     known = core if core.sum() >= 0.3 * visible.sum() and core.sum() >= 16 else visible
     model = fit_smooth(rgb, known, seed=seed)
     if model is not None:
