@@ -221,7 +221,7 @@ def scaling(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=3000)
-    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--concurrency", default="4,16", help="connections, comma-separated")
     parser.add_argument("--pickups", type=int, default=20)
     parser.add_argument("--sizes", default="100,1000,10000")
     args = parser.parse_args()
@@ -247,15 +247,18 @@ def main() -> None:
             rid = httpx.post(
                 srv.url + SUBMIT, json={"image_url": tiny_image_uri()}, headers=srv.auth()
             ).json()["request_id"]
-            print(f"\n### throughput ({args.requests} requests, {args.concurrency} connections)\n")
-            print("| endpoint | req/s | p50 ms | p99 ms |")
-            print("|---|---:|---:|---:|")
-            for name, url, headers in (
-                ("/healthz (floor)", srv.url + "/healthz", {}),
-                ("status", f"{srv.url}/v1/requests/{rid}/status", srv.auth()),
-            ):
-                rate, lat = asyncio.run(load(url, headers, args.requests, args.concurrency))
-                print(f"| {name} | {rate:.0f} | {ms(lat):.1f} | {ms(lat, 0.99):.1f} |")
+            print(f"\n### throughput ({args.requests} requests per row)\n")
+            print("| endpoint | connections | req/s | p50 ms | p99 ms |")
+            print("|---|---:|---:|---:|---:|")
+            for conns in (int(c) for c in args.concurrency.split(",")):
+                for name, url, headers in (
+                    ("/healthz (floor)", srv.url + "/healthz", {}),
+                    ("status", f"{srv.url}/v1/requests/{rid}/status", srv.auth()),
+                ):
+                    rate, lat = asyncio.run(load(url, headers, args.requests, conns))
+                    print(
+                        f"| {name} | {conns} | {rate:.0f} | {ms(lat):.1f} | {ms(lat, 0.99):.1f} |"
+                    )
 
             rows = scaling(srv, sizes)
             print("\n### latency against queue size (median of 50, no workers)\n")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from lamina.api.deps import BaseUrlDep, CallerDep, ServiceDep
 from lamina.api.schemas import CancelResponse, ResultResponse, StatusResponse
@@ -10,12 +10,16 @@ from lamina.api.schemas import CancelResponse, ResultResponse, StatusResponse
 router = APIRouter(prefix="/v1/requests", tags=["requests"])
 
 
-@router.get("/{request_id}/status", response_model_exclude_none=True)
+@router.get("/{request_id}/status", response_model=StatusResponse)
 def status(
     request_id: str, service: ServiceDep, caller: CallerDep, base_url: BaseUrlDep
-) -> StatusResponse:
-    """State of the request; ``queue_position`` while queued, ``progress`` while running."""
-    return service.status(caller, request_id, base_url=base_url)
+) -> Response:
+    """State of the request; ``queue_position`` while queued, ``progress`` while running.
+
+    The hot polling path: serialised once here rather than validated again by FastAPI.
+    """
+    answer = service.status(caller, request_id, base_url=base_url)
+    return Response(answer.model_dump_json(exclude_none=True), media_type="application/json")
 
 
 @router.get("/{request_id}/result")
