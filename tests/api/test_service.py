@@ -73,6 +73,7 @@ def test_urls_are_checked_at_submit(env: Env) -> None:
         ("http://127.0.0.1/a.png", "private"),
         ("http://nowhere.example.com/a.png", "could not be resolved"),
         ("ftp://img.example.com/a.png", "http or https"),
+        ("http://[::1", "not a valid URL"),
     ]:
         with pytest.raises(BadInput, match=message):
             _submit(env, url)

@@ -343,7 +343,10 @@ class ApiService:
 
     def _own_file_key(self, url: str) -> str | None:
         """The storage key of a signed upload URL this server issued, else ``None``."""
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError:  # check_url explains what is wrong with it
+            return None
         if not parts.path.startswith("/v1/files/" + UPLOAD_PREFIX):
             return None
         key = parts.path.removeprefix("/v1/files/")
