@@ -173,3 +173,18 @@ def test_the_async_client_runs_a_data_uri(server: Server) -> None:
     done, first = asyncio.run(go())
     assert done.result.seed == 7 and len(done.images) == 2
     assert first[:4] == b"\x89PNG"
+
+
+def test_metrics_report_the_live_worker_and_finished_jobs(
+    server: Server, image_host: ImageHost
+) -> None:
+    client = server.client()
+    url = image_host.add("/metrics.png", png_bytes(design(16, seed=6)))
+    client.run(url, num_layers=1, poll_interval=0.05)
+    text = httpx.get(server.url + "/metrics", headers=server.auth()).text
+    assert "lamina_workers_alive 1.0" in text
+    count = next(
+        line for line in text.splitlines() if line.startswith("lamina_job_duration_seconds_count")
+    )
+    assert float(count.split()[-1]) >= 1
+    assert 'lamina_jobs{state="completed"}' in text
