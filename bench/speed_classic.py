@@ -4,12 +4,14 @@ Usage::
 
     python -m bench.speed_classic --repeats 5
 
-Each configuration (image side x layer count x method) runs in a fresh Python
-process, so the peak resident set size it reports belongs to that
-configuration alone (imports included). A process first decomposes one
-untimed design (imports, caches), then ``--repeats`` synthetic designs of the
-text, shapes, cutouts, panels and photos categories in turn, and reports the
-median wall time. The Markdown table is printed and written to ``--out``.
+The parent process renders the synthetic designs (text, shapes, cutouts,
+panels and photos in turn) once per side and saves them as ``.npy`` files.
+Each configuration (image side x layer count x method) then runs in a fresh
+Python process that only loads them, so the peak resident set size it reports
+belongs to that method alone (imports included). A process first decomposes
+one untimed design (imports, caches), then the ``--repeats`` designs, and
+reports the median wall time. The Markdown table is printed and written to
+``--out``.
 """
 
 from __future__ import annotations
@@ -20,9 +22,12 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+
+import numpy as np
 
 from bench.baselines import kmeans_layers
 from bench.synth import CATEGORIES, generate
@@ -31,15 +36,18 @@ METHODS = ("classic", "kmeans")
 DEFAULT_OUT = Path("docs/benchmarks/classic-speed.md")
 
 
-def measure(method: str, size: int, layers: int, repeats: int) -> dict[str, float]:
-    """Median seconds per image and peak RSS (MiB) of this process for one configuration."""
+def measure(method: str, folder: Path, layers: int) -> dict[str, float]:
+    """Median seconds per image and peak RSS (MiB) of this process for one configuration.
+
+    ``folder`` holds ``warm.npy`` and ``0.npy``, ``1.npy``, ... (RGBA designs).
+    """
     from lamina.engines.classic import ClassicEngine
     from lamina.types import DecomposeParams
 
     engine = ClassicEngine()
 
-    def run(seed: int) -> float:
-        image = generate(seed, size=(size, size), category=CATEGORIES[seed % len(CATEGORIES)]).image
+    def run(name: str, seed: int) -> float:
+        image = np.load(folder / f"{name}.npy")
         start = time.perf_counter()
         if method == "classic":
             engine.decompose(image, DecomposeParams(num_layers=layers, seed=seed))
@@ -47,25 +55,35 @@ def measure(method: str, size: int, layers: int, repeats: int) -> dict[str, floa
             kmeans_layers(image, layers, seed=seed)
         return time.perf_counter() - start
 
-    run(1000)
-    times = [run(seed) for seed in range(repeats)]
+    run("warm", 0)
+    designs = sorted(int(p.stem) for p in folder.glob("[0-9]*.npy"))
+    times = [run(str(i), i) for i in designs]
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {"median_s": statistics.median(times), "peak_rss_mib": peak_kib / 1024.0}
 
 
-def _child(method: str, size: int, layers: int, repeats: int) -> dict[str, float]:
+def write_designs(folder: Path, size: int, repeats: int) -> None:
+    """Render the designs one configuration of ``size`` pixels uses into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    cats = CATEGORIES
+    np.save(folder / "warm.npy", generate(1000, size=(size, size), category=cats[0]).image)
+    for i in range(repeats):
+        np.save(
+            folder / f"{i}.npy", generate(i, size=(size, size), category=cats[i % len(cats)]).image
+        )
+
+
+def _child(method: str, folder: Path, layers: int) -> dict[str, float]:
     cmd = [
         sys.executable,
         "-m",
         "bench.speed_classic",
         "--child",
         method,
-        "--sizes",
-        str(size),
+        "--designs",
+        str(folder),
         "--layers",
         str(layers),
-        "--repeats",
-        str(repeats),
     ]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=1800)
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
@@ -105,22 +123,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--child", choices=METHODS, help=argparse.SUPPRESS)
+    parser.add_argument("--designs", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.repeats < 1 or min(args.sizes) < 64 or not all(1 <= n <= 10 for n in args.layers):
         parser.error("need --repeats >= 1, sizes >= 64 and layers in 1..10")
     if args.child:
-        print(json.dumps(measure(args.child, args.sizes[0], args.layers[0], args.repeats)))
+        print(json.dumps(measure(args.child, args.designs, args.layers[0])))
         return 0
     sweep_size = 1024 if 1024 in args.sizes else args.sizes[0]
     configs = [(s, 4) for s in args.sizes if s != sweep_size]
     configs += [(sweep_size, n) for n in args.layers]
     configs.sort()
     rows = []
-    for size, layers in configs:
-        classic = _child("classic", size, layers, args.repeats)
-        baseline = _child("kmeans", size, layers, args.repeats)
-        rows.append((size, layers, classic, baseline))
-        print(f"{size} px, {layers} layers: classic {classic}, kmeans {baseline}", file=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="lamina-speed-") as tmp:
+        for size in sorted(set(args.sizes)):
+            write_designs(Path(tmp) / str(size), size, args.repeats)
+        for size, layers in configs:
+            folder = Path(tmp) / str(size)
+            classic = _child("classic", folder, layers)
+            baseline = _child("kmeans", folder, layers)
+            rows.append((size, layers, classic, baseline))
+            print(
+                f"{size} px, {layers} layers: classic {classic}, kmeans {baseline}", file=sys.stderr
+            )
     cmd = "python -m bench.speed_classic " + " ".join(sys.argv[1:] if argv is None else argv)
     report = render(rows, cmd.strip())
     print(report)
