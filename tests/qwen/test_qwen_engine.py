@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +69,14 @@ def test_an_exception_from_progress_comes_back_unchanged(
 
     with pytest.raises(Stop):
         engine.decompose(design, DecomposeParams(num_inference_steps=3, prompt="x"), progress=stop)
+
+
+def test_guidance_one_runs_without_classifier_free_guidance(
+    engine: QwenEngine, design: NDArray[np.uint8]
+) -> None:
+    params = DecomposeParams(num_layers=1, num_inference_steps=1, guidance_scale=1.0, seed=-3)
+    stack = engine.decompose(design, replace(params, prompt="x", negative_prompt="blurry"))
+    assert len(stack.layers) == 1
 
 
 def test_request_resolution_overrides_the_engine_default(engine: QwenEngine) -> None:

@@ -101,8 +101,9 @@ class QwenEngine:
             else:
                 self._pipe.to(self.device)
         except (RuntimeError, ValueError, ImportError) as exc:
+            hint = "; try --cpu-offload model" if isinstance(exc, torch.OutOfMemoryError) else ""
             raise EngineUnavailable(
-                f"could not place the qwen pipeline on {self.device}: {_short(exc)}"
+                f"could not place the qwen pipeline on {self.device}: {_short(exc)}{hint}"
             ) from exc
         self.load_seconds = time.perf_counter() - started
         logger.info(
@@ -155,7 +156,9 @@ class QwenEngine:
                 "this qwen model has no caption processor, so it cannot caption the image "
                 "itself; give a prompt describing the image"
             )
-        negative = params.negative_prompt or DEFAULT_NEGATIVE_PROMPT
+        guided = float(params.guidance_scale) > 1.0
+        # Without guidance a negative prompt is ignored (and the pipeline warns about it).
+        negative = (params.negative_prompt or DEFAULT_NEGATIVE_PROMPT) if guided else None
         steps = params.num_inference_steps
 
         stopped: list[BaseException] = []
