@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from lamina.engines.classic.fill import SmoothModel, fit_smooth, inpaint
+from lamina.engines.classic.fill import SmoothModel, fit_smooth, inpaint, normalised_coords
 from lamina.engines.classic.group import group_elements
 from lamina.engines.classic.order import amodal_mask, below_edges, crop, extent_overlaps, padded_box
 from lamina.engines.classic.segment import adjacency, region_means, segment, to_lab
@@ -35,6 +35,8 @@ class LayerPlan:
     """Where the layer has content: what shows plus what layers above hide of it."""
     fill: SmoothModel | FloatImage | None
     """Colour for hidden pixels: a smooth model, or a working-resolution RGB image."""
+    tint: tuple[NDArray[np.float32], float] | None = None
+    """``(rgb, opacity)`` of a translucent flat layer (colour 0..1 everywhere in it)."""
 
 
 @dataclass
@@ -211,9 +213,53 @@ def plan_layers(
         owner[plan.amodal] = k
     for k, plan in enumerate(plans):
         plan.fill = _fill_model(rgb, owner == k, plan.amodal & (owner != k), seed=seed + k)
+    background = plans[0].fill
+    if opaque and isinstance(background, SmoothModel):
+        for k, plan in enumerate(plans[1:], start=1):
+            if plan.kind in ("panel", "shape"):
+                plan.tint = translucency(rgb, _core(owner == k), background)
     while len(plans) < num_layers:
         plans.append(LayerPlan("empty", np.zeros((h, w), bool), None))
     return plans
+
+
+def _core(visible: Mask) -> Mask:
+    """``visible`` without its two-pixel rim (anti-aliased mixtures), unless that is most of it."""
+    core = visible & ~ndimage.binary_dilation(~visible, iterations=2)
+    return core if core.sum() >= 0.3 * visible.sum() and core.sum() >= 16 else visible
+
+
+def translucency(
+    rgb: FloatImage, visible: Mask, background: SmoothModel
+) -> tuple[NDArray[np.float32], float] | None:
+    """``(colour, opacity)`` when ``visible`` looks like one flat colour over ``background``.
+
+    Over a smooth background a translucent fill reads ``I = a * P + (1 - a) * B``
+    with ``B`` changing from pixel to pixel, so a regression of ``I`` on ``B``
+    with one slope ``1 - a`` shared by the three channels recovers ``a`` and
+    ``P``. Over a flat background the two cannot be told apart and the layer
+    stays opaque (``None``), as it does when the fit is poor.
+    """
+    ys, xs = np.nonzero(visible)
+    if ys.size < 64:
+        return None
+    u, v = normalised_coords(ys, xs, visible.shape)
+    under = background.evaluate(u, v).astype(np.float64)
+    seen = rgb[ys, xs].astype(np.float64)
+    if float(under.std(axis=0).max()) < 0.03:
+        return None
+    centred_b = under - under.mean(axis=0)
+    centred_i = seen - seen.mean(axis=0)
+    slope = float((centred_b * centred_i).sum() / max(float((centred_b**2).sum()), 1e-12))
+    if not 0.15 <= slope <= 0.85:
+        return None
+    offset = seen.mean(axis=0) - slope * under.mean(axis=0)
+    residual = float(np.sqrt(np.mean((offset + slope * under - seen) ** 2)))
+    opacity = 1.0 - slope
+    colour = offset / opacity
+    if residual > 0.02 or colour.min() < -0.05 or colour.max() > 1.05:
+        return None
+    return np.clip(colour, 0.0, 1.0).astype(np.float32), opacity
 
 
 def _fill_model(
@@ -223,8 +269,7 @@ def _fill_model(
     if not hidden.any():
         return None
     # Pixels next to another layer are anti-aliased mixtures: keep them out of the model.
-    core = visible & ~ndimage.binary_dilation(~visible, iterations=2)
-    known = core if core.sum() >= 0.3 * visible.sum() and core.sum() >= 16 else visible
+    known = _core(visible)
     model = fit_smooth(rgb, known, seed=seed)
     if model is not None:
         return model

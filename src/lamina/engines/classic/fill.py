@@ -56,8 +56,9 @@ def fit_smooth(
 ) -> SmoothModel | None:
     """The lowest-degree polynomial that fits ``rgb`` (``H x W x 3``, 0..1) on ``known``.
 
-    Returns ``None`` when there are too few known pixels or no degree up to
-    :data:`MAX_DEGREE` fits within :data:`FIT_TOLERANCE`.
+    The fit is judged on its best 90% of pixels. Returns ``None`` when there are
+    too few known pixels or no degree up to :data:`MAX_DEGREE` fits within
+    :data:`FIT_TOLERANCE`.
     """
     ys, xs = np.nonzero(known)
     if ys.size < 16:
@@ -72,7 +73,11 @@ def fit_smooth(
         if terms.shape[1] * 4 > ys.size:
             break
         coef, *_ = np.linalg.lstsq(terms, target, rcond=None)
-        residual = float(np.sqrt(np.mean((terms @ coef - target) ** 2)))
+        # Trimmed refit: stray pixels (a soft shadow, edge mixtures) must not veto a model.
+        err = ((terms @ coef - target) ** 2).sum(axis=1)
+        keep = err <= np.quantile(err, 0.9)
+        coef, *_ = np.linalg.lstsq(terms[keep], target[keep], rcond=None)
+        residual = float(np.sqrt(np.mean((terms[keep] @ coef - target[keep]) ** 2)))
         if residual <= FIT_TOLERANCE:
             return SmoothModel(degree, np.asarray(coef, np.float64), residual)
     return None

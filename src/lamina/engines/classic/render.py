@@ -101,6 +101,10 @@ def render_layers(
                 np.rint(_hidden_colours(plan.fill, ys, xs, shape) * 255.0), 0, 255
             ).astype(np.uint8)
         alpha = mask.astype(np.uint8) * 255
+        if plan.tint is not None:
+            tint, opacity = plan.tint
+            colour[mask] = np.clip(np.rint(tint * 255.0), 0, 255).astype(np.uint8)
+            alpha[mask] = max(1, round(opacity * 255.0))
         box = _bbox_slices(mask, 2 * band + 2) if k > 0 else None
         if box is not None:
             ys_, xs_ = box
