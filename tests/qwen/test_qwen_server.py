@@ -20,8 +20,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from lamina.client import Client
-from lamina.engines.qwen import QwenEngine
-from lamina.types import DecomposeParams
+from lamina.types import LayerStack
 
 KEY_LINE = re.compile(r"API key: (lam_\S+)")
 
@@ -73,8 +72,8 @@ def qwen_server(tiny_model: Path, tmp_path: Path) -> Iterator[tuple[str, str]]:
 
 def test_a_request_through_the_server_gives_the_engines_layers(
     qwen_server: tuple[str, str],
-    engine: QwenEngine,
     design: NDArray[np.uint8],
+    reference_stack: LayerStack,
     tmp_path: Path,
 ) -> None:
     url, key = qwen_server
@@ -84,19 +83,16 @@ def test_a_request_through_the_server_gives_the_engines_layers(
         uploaded = client.upload(buf.getvalue(), filename="design.png")
         done = client.run(
             uploaded.url,
-            num_layers=2,
-            num_inference_steps=2,
-            seed=11,
-            prompt="a blue panel",
+            num_layers=reference_stack.params.num_layers,
+            num_inference_steps=reference_stack.params.num_inference_steps,
+            seed=reference_stack.params.seed,
+            prompt=reference_stack.params.prompt,
             download_to=tmp_path / "layers",
             poll_interval=0.2,
             timeout=240,
         )
     assert len(done.files) == 2
-    expected = engine.decompose(
-        design, DecomposeParams(num_layers=2, num_inference_steps=2, seed=11, prompt="a blue panel")
-    )
-    for path, layer in zip(done.files, expected.layers, strict=True):
+    for path, layer in zip(done.files, reference_stack.layers, strict=True):
         with Image.open(path) as written:
             assert written.mode == "RGBA"
             assert written.size == (96, 64)

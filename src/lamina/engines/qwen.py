@@ -122,7 +122,7 @@ class QwenEngine:
         rgba = np.zeros((64, 64, 4), dtype=np.uint8)
         rgba[..., 3] = 255
         rgba[16:48, 16:48, :3] = 200
-        params = DecomposeParams(num_layers=2, num_inference_steps=1, prompt="warm-up")
+        params = DecomposeParams(num_layers=1, num_inference_steps=1, prompt="warm-up")
         started = time.perf_counter()
         self.decompose(rgba, params)
         self._warm = True
