@@ -1,0 +1,248 @@
+"""Unit tests of the classic engine's stages, each on arrays built to expose one behaviour."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from lamina.engines.classic.analyse import plan_layers, translucency
+from lamina.engines.classic.exact import reconstruct_exactly
+from lamina.engines.classic.fill import fit_smooth, inpaint
+from lamina.engines.classic.group import group_elements
+from lamina.engines.classic.matting import local_colour, unblend_alpha
+from lamina.engines.classic.order import amodal_mask, below_edges, depth_order, extent_overlaps
+from lamina.engines.classic.segment import (
+    connected_regions,
+    roughness,
+    segment,
+    texture_mask,
+    to_lab,
+)
+from lamina.engines.classic.text import group_glyphs
+from lamina.imaging.composite import composite
+
+U8 = NDArray[np.uint8]
+
+
+def lab_of(rgb: U8) -> NDArray[np.float32]:
+    return to_lab(rgb)
+
+
+def gradient(h: int = 64, w: int = 64) -> U8:
+    xs = np.linspace(30, 220, w)[None, :].repeat(h, axis=0)
+    return np.stack([xs, 255 - xs, np.full_like(xs, 120)], axis=2).astype(np.uint8)
+
+
+# --- segment ---------------------------------------------------------------------------
+
+
+def test_gradient_is_one_region_and_an_edge_splits_two() -> None:
+    rgb = gradient()
+    valid = np.ones(rgb.shape[:2], bool)
+    labels = connected_regions(lab_of(rgb), valid, threshold=6.0)
+    assert labels.max() == 0
+    rgb[:, 32:] = (10, 10, 10)
+    labels = connected_regions(lab_of(rgb), valid, threshold=6.0)
+    assert labels.max() == 1
+    assert len(set(labels[:, :32].ravel())) == 1
+
+
+def test_segment_absorbs_anti_aliased_seams() -> None:
+    big = np.zeros((256, 256), np.uint8)
+    cv2.circle(big, (128, 128), 70, 255, -1, lineType=cv2.LINE_AA)
+    cover = cv2.resize(big, (64, 64), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+    rgb = (cover[..., None] * (230, 30, 30) + (1 - cover[..., None]) * (20, 40, 200)).astype(
+        np.uint8
+    )
+    labels, texture = segment(lab_of(rgb), np.ones((64, 64), bool))
+    assert labels.max() == 1
+    assert not texture.any()
+
+
+def test_invalid_pixels_stay_unlabelled() -> None:
+    rgb = gradient(16, 16)
+    valid = np.ones((16, 16), bool)
+    valid[:, :4] = False
+    labels, _ = segment(lab_of(rgb), valid)
+    assert (labels[:, :4] == -1).all() and (labels[:, 4:] >= 0).all()
+
+
+def test_texture_is_photographic_content_not_letters_or_ramps() -> None:
+    rng = np.random.default_rng(0)
+    rgb = np.full((128, 128, 3), 200, np.uint8)
+    rgb[20:100, 20:100] = rng.integers(0, 255, (80, 80, 3), dtype=np.uint8)
+    tex = texture_mask(lab_of(rgb), np.ones((128, 128), bool))
+    assert tex[30:90, 30:90].all()
+    assert not tex[:10].any()
+    ramp = gradient(256, 256)
+    cv2.putText(ramp, "Hello", (10, 140), cv2.FONT_HERSHEY_SIMPLEX, 2.0, (0, 0, 0), 3, cv2.LINE_AA)
+    assert not texture_mask(lab_of(ramp), np.ones((256, 256), bool)).any()
+    assert float(roughness(lab_of(gradient())).max()) < 1.0
+
+
+# --- text ------------------------------------------------------------------------------
+
+
+def test_glyphs_of_one_colour_on_one_line_group() -> None:
+    boxes = np.array(
+        [[0, 0, 8, 12], [10, 0, 18, 12], [20, 2, 27, 12], [0, 40, 8, 52], [40, 0, 48, 12]]
+    )
+    colours = np.array([[50, 0, 0]] * 4 + [[50, 60, 0]], np.float32)
+    groups = group_glyphs(boxes, colours, np.ones(5, bool))
+    assert groups[0] == groups[1] == groups[2]
+    assert groups[3] != groups[0]  # another line, far below
+    assert groups[4] != groups[0]  # another colour
+    alone = group_glyphs(boxes, colours, np.array([True, False, True, True, True]))
+    assert alone[1] == 1
+
+
+# --- order -----------------------------------------------------------------------------
+
+
+def test_occluded_rectangle_lies_below_and_is_completed() -> None:
+    labels = np.zeros((60, 60), np.int32)
+    labels[10:40, 10:40] = 1
+    yy, xx = np.mgrid[0:60, 0:60]
+    labels[(yy - 40) ** 2 + (xx - 40) ** 2 <= 12**2] = 2
+    bboxes = np.array([[0, 0, 60, 60], [10, 10, 40, 40], [28, 28, 53, 53]])
+    overlap = extent_overlaps(labels, bboxes, np.array([False, True, True]))
+    areas = np.bincount(labels.ravel())
+    weights = below_edges(overlap, areas)
+    assert weights[1, 2] > 0 and weights[2, 1] == 0
+    assert depth_order(weights[1:, 1:], areas[1:]) == [0, 1]
+    full = amodal_mask(labels == 1, labels == 2, complete=True)
+    assert full[10:40, 10:40].all() and not full[45:, 45:].any()
+    assert (amodal_mask(labels == 1, labels == 2, complete=False) == (labels == 1)).all()
+
+
+def test_depth_order_breaks_cycles_and_prefers_big_first() -> None:
+    weights = np.array([[0, 1.0, 0], [0, 0, 1.0], [0.5, 0, 0]])
+    order = depth_order(weights, np.array([10, 20, 30]))
+    assert sorted(order) == [0, 1, 2]
+    assert depth_order(np.zeros((3, 3)), np.array([5, 50, 20])) == [1, 2, 0]
+
+
+# --- group -----------------------------------------------------------------------------
+
+
+def test_grouping_merges_small_neighbours_first_and_keeps_depth() -> None:
+    bboxes = np.array([[0, 0, 50, 50], [60, 0, 64, 4], [65, 0, 69, 4], [0, 60, 40, 100]])
+    areas = np.array([2500, 16, 16, 1600])
+    colours = np.zeros((4, 3), np.float32)
+    weights = np.zeros((4, 4))
+    weights[0, 3] = 1.0  # element 0 lies below element 3
+    group_of, groups = group_elements(
+        weights, areas, bboxes, colours, ["shape"] * 4, 3, diagonal=140.0
+    )
+    assert len(groups) == 3
+    assert group_of[1] == group_of[2]
+    assert group_of[0] < group_of[3]
+    _, one = group_elements(weights, areas, bboxes, colours, ["shape"] * 4, 1, diagonal=140.0)
+    assert len(one) == 1 and sorted(one[0]) == [0, 1, 2, 3]
+
+
+# --- fill ------------------------------------------------------------------------------
+
+
+def test_gradient_fit_continues_under_a_hole() -> None:
+    rgb = gradient().astype(np.float32) / 255
+    known = np.ones(rgb.shape[:2], bool)
+    known[20:44, 20:44] = False
+    model = fit_smooth(rgb, known)
+    assert model is not None and model.degree <= 1
+    ys, xs = np.nonzero(~known)
+    u, v = (xs + 0.5) / 64, (ys + 0.5) / 64
+    assert np.abs(model.evaluate(u, v) - rgb[ys, xs]).max() < 1 / 255
+    noise = np.random.default_rng(1).random((64, 64, 3)).astype(np.float32)
+    assert fit_smooth(noise, known) is None
+
+
+def test_inpaint_fills_only_the_hole() -> None:
+    rgb = np.full((32, 32, 3), 0.5, np.float32)
+    hole = np.zeros((32, 32), bool)
+    hole[10:20, 10:20] = True
+    rgb[hole] = 1.0
+    out = inpaint(rgb, hole)
+    assert np.abs(out[hole] - 0.5).max() < 2 / 255
+    assert (out[~hole] == rgb[~hole]).all()
+
+
+def test_translucent_panel_over_a_gradient() -> None:
+    under = gradient().astype(np.float32) / 255
+    panel = np.array([1.0, 1.0, 1.0], np.float32)
+    seen = under.copy()
+    seen[16:48, 16:48] = 0.4 * panel + 0.6 * under[16:48, 16:48]
+    known = np.ones((64, 64), bool)
+    known[16:48, 16:48] = False
+    background = fit_smooth(under, known)
+    assert background is not None
+    visible = ~known
+    found = translucency(seen, visible, background)
+    assert found is not None
+    colour, opacity = found
+    assert abs(opacity - 0.4) < 0.02 and np.abs(colour - panel).max() < 0.03
+    flat = np.full((64, 64, 3), 0.3, np.float32)
+    flat_model = fit_smooth(flat, known)
+    assert flat_model is not None and translucency(flat, visible, flat_model) is None
+
+
+# --- matting ---------------------------------------------------------------------------
+
+
+def test_unblending_recovers_alpha() -> None:
+    fg = np.tile(np.array([0.9, 0.1, 0.1], np.float32), (5, 1))
+    bg = np.tile(np.array([0.1, 0.1, 0.8], np.float32), (5, 1))
+    a = np.array([0.0, 0.25, 0.5, 0.75, 1.0], np.float32)
+    image = a[:, None] * fg + (1 - a[:, None]) * bg
+    alpha, ok = unblend_alpha(image, fg, bg)
+    assert ok.all() and np.allclose(alpha, a, atol=1e-5)
+    _, ok = unblend_alpha(image, bg + 0.01, bg)
+    assert not ok.any()
+
+
+def test_local_colour_spreads_the_inside_outwards() -> None:
+    rgb = np.zeros((20, 20, 3), np.float32)
+    inside = np.zeros((20, 20), bool)
+    inside[5:15, 5:15] = True
+    rgb[inside] = (0.2, 0.4, 0.6)
+    out, known = local_colour(rgb, inside, sigma=2.0)
+    assert known[4, 10] and np.allclose(out[4, 10], (0.2, 0.4, 0.6), atol=1e-4)
+
+
+# --- exact -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_reconstruction_is_exact_for_arbitrary_plans(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    h, w = 24, 31
+    image = rng.integers(0, 256, (h, w, 4), dtype=np.uint8)
+    if seed % 2 == 0:
+        image[..., 3] = 255
+    rgb = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for _ in range(4)]
+    alpha = [np.full((h, w), 255, np.uint8)] + [
+        (rng.random((h, w)) < 0.4).astype(np.uint8) * rng.integers(1, 256, (h, w), dtype=np.uint8)
+        for _ in range(3)
+    ]
+    before = [a.copy() for a in alpha]
+    layers = reconstruct_exactly(image, rgb, alpha)
+    assert all((a == b).all() for a, b in zip(alpha, before, strict=True))
+    out = composite(layers)
+    target = image.astype(np.float64) / 255
+    assert np.abs(out[..., 3] - target[..., 3]).max() <= 0.5 / 255 + 1e-9
+    shown = image[..., 3] > 0
+    assert np.abs(out[..., :3] - target[..., :3])[shown].max() <= 3 / 255
+    if seed % 2 == 0:
+        assert (layers[0][..., 3] == 255).all()
+
+
+def test_plan_has_one_layer_per_request_and_opaque_background() -> None:
+    rgb = np.zeros((48, 48, 3), np.float32)
+    rgb[...] = (0.1, 0.2, 0.7)
+    rgb[10:22, 10:22] = (0.9, 0.8, 0.1)
+    plans = plan_layers(rgb, np.ones((48, 48), bool), 4, opaque=True, seed=0)
+    assert [p.kind for p in plans] == ["background", "shape", "empty", "empty"]
+    assert plans[0].amodal.all()
+    assert plans[1].amodal[10:22, 10:22].all() and not plans[1].amodal[:8].any()
