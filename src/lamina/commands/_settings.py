@@ -38,6 +38,14 @@ _FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
         {"type": int, "choices": [640, 1024], "help": "qwen: working resolution (default 640)"},
     ),
     "--max-pixels": ("max_pixels", {"type": int, "help": "largest accepted image (pixels)"}),
+    "--rate-limit-per-minute": (
+        "rate_limit_per_minute",
+        {"type": int, "help": "requests per API key per minute (default 600; 0: no limit)"},
+    ),
+    "--retention-days": (
+        "retention_days",
+        {"type": float, "help": "delete finished jobs and their files after this (default 7)"},
+    ),
     "--allow-private-urls": (
         "allow_private_urls",
         {"action": "store_const", "const": True, "help": "let image_url reach private networks"},
@@ -55,12 +63,28 @@ def add_settings_flags(parser: argparse.ArgumentParser, *names: str) -> None:
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    """Environment and defaults, overridden by every flag that was given."""
+    """Environment and defaults, overridden by every flag that was given.
+
+    An out-of-range value raises :class:`~lamina.errors.LaminaError` naming the flag (or
+    the environment variable), so the CLI answers with one line instead of a traceback.
+    """
+    from pydantic import ValidationError
+
     from lamina.config import Settings
+    from lamina.errors import LaminaError
 
     overrides = {
         key.removeprefix("setting_"): value
         for key, value in vars(args).items()
         if key.startswith("setting_") and value is not None
     }
-    return Settings(**overrides)
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        flags = {field: flag for flag, (field, _) in _FLAGS.items()}
+        problems = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else ""
+            name = flags[field] if field in overrides else f"LAMINA_{field.upper()}"
+            problems.append(f"{name}: {error['msg']}")
+        raise LaminaError("; ".join(problems)) from None

@@ -34,6 +34,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--cpu-offload",
         "--resolution",
         "--max-pixels",
+        "--rate-limit-per-minute",
+        "--retention-days",
     )
     parser.set_defaults(func=run)
 
