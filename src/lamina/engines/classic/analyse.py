@@ -108,27 +108,34 @@ def find_elements(lab: FloatImage, valid: Mask) -> Elements:
     glyph = (heights <= max(3, 0.25 * h)) & (counts <= 0.02 * h * w) & (tex_frac < 0.5) & ~is_bg
     target = np.arange(n)
     a, b, length = adjacency(regions)
-    for s in range(n):
-        touching = (a == s) | (b == s)
-        others = np.where(a[touching] == s, b[touching], a[touching])
-        if others.size != 1 or is_bg[s] or not glyph[others[0]]:
+    for g in np.flatnonzero(glyph):
+        x0, y0, x1, y1 = (int(v) for v in bboxes[g])
+        sub = regions[y0:y1, x0:x1]
+        shape = sub == g
+        holes = ndimage.binary_fill_holes(shape) & ~shape
+        if not holes.any():
             continue
-        g = int(others[0])
+        inside = np.bincount(sub[holes & (sub >= 0)], minlength=n)
+        counters = np.flatnonzero((inside == counts) & (inside > 0) & ~is_bg)
+        if counters.size == 0:
+            continue
         around = (a == g) | (b == g)
         outer = np.where(a[around] == g, b[around], a[around])
         weights = length[around]
-        keep = outer != s
+        keep = ~np.isin(outer, counters)
         if not keep.any():
             continue
         parent = int(outer[keep][np.argmax(weights[keep])])
-        # Compare with the parent's colour around the glyph: backgrounds are gradients.
-        x0, y0, x1, y1 = (int(v) for v in bboxes[g])
+        # Compare with the parent's colour around the glyph: backgrounds are gradients,
+        # and a patterned background shows any of its colours through a counter.
         ys, xs = slice(max(y0 - 2, 0), y1 + 2), slice(max(x0 - 2, 0), x1 + 2)
         around_parent = regions[ys, xs] == parent
         local = lab[ys, xs][around_parent].mean(axis=0) if around_parent.any() else colours[parent]
-        if np.linalg.norm(colours[s] - local) < 25.0:
-            target[s] = parent
-            glyph[s] = False
+        options = np.vstack([local[None, :], colours[is_bg]]) if is_bg[parent] else local[None, :]
+        for c in counters:
+            if float(np.linalg.norm(options - colours[c], axis=1).min()) < 25.0:
+                target[c] = parent
+                glyph[c] = False
     target[is_bg] = bg
     line = group_glyphs(bboxes, colours, glyph)
     rep = line[target]
