@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import time
 from datetime import UTC, datetime, timedelta
@@ -333,3 +334,18 @@ def test_transition_table_is_closed() -> None:
             assert can_transition(source, target) == (target in targets)
     assert all(not TRANSITIONS[s] for s in JobState if s.finished)
     assert not JobState.IN_QUEUE.finished
+
+
+def test_alembic_logs_only_when_a_migration_runs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    s = JobStore(f"sqlite:///{tmp_path / 'quiet.db'}")
+    assert s.migrate() is True
+    assert any("Running upgrade" in r.getMessage() for r in caplog.records)
+    assert not any(r.name.startswith("alembic.runtime.plugins") for r in caplog.records)
+    caplog.clear()
+    assert s.migrate() is False  # already at head: nothing runs, nothing is logged
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("alembic")] == []
+    assert logging.getLogger("alembic").level == logging.NOTSET  # levels are restored
+    s.dispose()

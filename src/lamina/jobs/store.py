@@ -10,6 +10,7 @@ complete or fail the job.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import socket
 import uuid
@@ -114,18 +115,30 @@ class JobStore:
 
     # -- schema -------------------------------------------------------------------------
 
-    def migrate(self) -> None:
-        """Bring the schema to the newest Alembic revision, holding a cross-process lock."""
-        from alembic import command
-        from alembic.config import Config
+    def migrate(self) -> bool:
+        """Bring the schema to the newest Alembic revision, holding a cross-process lock.
+
+        Returns whether a migration ran. Alembic's INFO logging (a dozen lines) shows only
+        for a migration that runs, not at every start.
+        """
+        with _quiet("alembic"):  # importing it logs its plug-ins at INFO
+            from alembic import command
+            from alembic.config import Config
+            from alembic.migration import MigrationContext
+            from alembic.script import ScriptDirectory
 
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS_DIR))
         with self._migration_lock(), self.engine.begin() as conn:
             if self.dialect == "postgresql":
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK_KEY})
+            with _quiet("alembic"):
+                current = set(MigrationContext.configure(conn).get_current_heads())
+                if current == set(ScriptDirectory.from_config(config).get_heads()):
+                    return False
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
+        return True
 
     @contextmanager
     def _migration_lock(self) -> Iterator[None]:
@@ -457,6 +470,18 @@ class JobStore:
             rows = conn.execute(stmt).all()
             conn.execute(sa.delete(workers).where(workers.c.last_seen < before))
         return [_job(row) for row in rows]
+
+
+@contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    """Raise ``logger_name`` to WARNING for the duration (restored after)."""
+    logger = logging.getLogger(logger_name)
+    level = logger.level
+    logger.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _job(row: sa.Row[Any]) -> Job:
