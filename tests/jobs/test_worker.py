@@ -244,3 +244,67 @@ def test_purge_expired_deletes_rows_then_files(
         storage.get(job.result["layers"][0])
     with pytest.raises(ObjectNotFound):
         storage.get(job.input_key)
+
+
+def test_each_layer_is_encoded_once(
+    local_store: JobStore,
+    storage: LocalStorage,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import lamina.imaging.codec as codec
+    import lamina.imaging.exports as exports
+
+    calls: list[str] = []
+    real = codec.encode_image
+
+    def counting(rgba: np.ndarray, fmt: str = "png") -> bytes:  # type: ignore[type-arg]
+        calls.append(fmt)
+        return real(rgba, fmt)
+
+    monkeypatch.setattr(codec, "encode_image", counting)
+    monkeypatch.setattr(exports, "encode_image", counting)
+    job_id = submit(local_store, storage)
+    make_worker(local_store, storage, settings).run(threading.Event(), max_jobs=1)
+    job = local_store.get(job_id)
+    assert job.state is JobState.COMPLETED and job.result is not None
+    assert calls == ["png"] * 3  # the layer files; the ZIP and PPTX reuse their bytes
+    with zipfile.ZipFile(io.BytesIO(storage.get(job.result["exports"]["zip"]))) as zf:
+        for i, key in enumerate(job.result["layers"]):
+            assert zf.read(f"layer_0{i}.png") == storage.get(key)
+
+
+def test_an_image_too_wide_for_psd_completes_without_it(
+    local_store: JobStore, storage: LocalStorage, settings: Settings
+) -> None:
+    wide = np.full((1, 30_001, 4), 255, dtype=np.uint8)
+    job_id = submit(local_store, storage, data=encode_image(wide), num_layers=2)
+    make_worker(local_store, storage, settings).run(threading.Event(), max_jobs=1)
+    job = local_store.get(job_id)
+    assert job.state is JobState.COMPLETED, job.error
+    assert job.result is not None and set(job.result["exports"]) == {"zip", "pptx"}
+    notes = job.result["metadata"]["notes"]
+    assert len(notes) == 1 and "no PSD export" in notes[0] and "30000 px per side" in notes[0]
+    manifest = storage.get(job.result["manifest"]).decode()
+    assert '"psd"' not in manifest and "no PSD export" in manifest
+    assert len(job.result["layers"]) == 2
+
+
+def test_a_psd_over_the_memory_budget_is_skipped(
+    local_store: JobStore, storage: LocalStorage, settings: Settings
+) -> None:
+    job_id = submit(local_store, storage)  # 32x24 px x 3 layers = 2,304 pixel-layers
+    worker = Worker(
+        local_store,
+        storage,
+        FastEngine,  # type: ignore[arg-type]
+        settings,
+        poll_s=0.02,
+        psd_max_pixel_layers=2_303,
+    )
+    worker.run(threading.Event(), max_jobs=1)
+    job = local_store.get(job_id)
+    assert job.state is JobState.COMPLETED and job.result is not None
+    assert "psd" not in job.result["exports"]
+    assert "budget of 2,303 pixel-layers" in job.result["metadata"]["notes"][0]
+    assert storage.get(job.result["exports"]["pptx"])[:2] == b"PK"

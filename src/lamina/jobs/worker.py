@@ -24,11 +24,15 @@ from lamina.errors import LaminaError
 from lamina.jobs.retention import purge_expired
 from lamina.jobs.store import Job, JobStore, new_worker_id, output_prefix
 from lamina.storage import Storage
-from lamina.types import DecomposeParams
+from lamina.types import DecomposeParams, LayerStack
 
 log = logging.getLogger(__name__)
 
 EngineFactory = Callable[[], Engine]
+PSD_MAX_PIXEL_LAYERS = 120_000_000
+"""Largest PSD a worker makes (width x height x layers): psd-tools needs about 11 bytes per
+pixel-layer and 47 s for 40 MP x 10 layers, so past this (about 1.3 GB) the job completes
+without its PSD and says so in ``metadata["notes"]``."""
 _PARAM_NAMES = frozenset(f.name for f in dataclasses.fields(DecomposeParams))
 
 
@@ -58,7 +62,8 @@ class Worker:
 
     ``heartbeat_s`` is how often the lease is renewed and the worker shows it is alive
     (default: a third of the lease, at most 30 s, well inside the store's ``worker_ttl_s``);
-    ``grace_s`` is how long a stop request waits for the running job before releasing it.
+    ``grace_s`` is how long a stop request waits for the running job before releasing it;
+    ``psd_max_pixel_layers`` caps the PSD export (see :data:`PSD_MAX_PIXEL_LAYERS`).
     """
 
     def __init__(
@@ -74,6 +79,7 @@ class Worker:
         grace_s: float = 20.0,
         progress_every_s: float = 1.0,
         purge_every_s: float = 3600.0,
+        psd_max_pixel_layers: int = PSD_MAX_PIXEL_LAYERS,
     ) -> None:
         self.store = store
         self.storage = storage
@@ -87,6 +93,7 @@ class Worker:
         self.grace_s = grace_s
         self.progress_every_s = progress_every_s
         self.purge_every_s = purge_every_s
+        self.psd_max_pixel_layers = psd_max_pixel_layers
         self.engine: Engine | None = None
         self.hurry = threading.Event()
         """Set (e.g. on a second SIGTERM) to release the running job at once."""
@@ -216,6 +223,7 @@ class Worker:
             EXPORT_KINDS,
             EXPORT_MEDIA_TYPES,
             MANIFEST_FILENAME,
+            ExportKind,
             export_bytes,
             layer_filename,
             manifest,
@@ -245,17 +253,35 @@ class Worker:
         decomposed = time.perf_counter()
         prefix = output_prefix(job.id)
         fmt = params.output_format
+        encoded = [encode_image(layer.rgba, fmt) for layer in stack.layers]
         layers = []
-        for i, layer in enumerate(stack.layers):
+        for i, data in enumerate(encoded):
             key = prefix + layer_filename(i, fmt)
-            self.storage.put(key, encode_image(layer.rgba, fmt), MEDIA_TYPES[fmt])
+            self.storage.put(key, data, MEDIA_TYPES[fmt])
             layers.append(key)
-        exports = {}
+        exports: dict[ExportKind, str] = {}
+        notes = []
         for kind in EXPORT_KINDS:
+            if kind == "psd":
+                reason = self._psd_refusal(stack)
+                if reason is not None:
+                    notes.append(f"no PSD export: {reason}")
+                    continue
+            try:
+                data = export_bytes(stack, kind, encoded=encoded)
+            except Exception as exc:
+                if kind != "psd":
+                    raise
+                # the layers the user asked for matter more than one export format
+                log.warning("worker %s: job %s: no PSD: %s", self.id, job.id, exc)
+                notes.append(f"no PSD export: {error_message(exc)}")
+                continue
             key = prefix + EXPORT_FILENAMES[kind]
-            self.storage.put(key, export_bytes(stack, kind), EXPORT_MEDIA_TYPES[kind])
+            self.storage.put(key, data, EXPORT_MEDIA_TYPES[kind])
             exports[kind] = key
-        metadata = manifest(stack, exports=EXPORT_KINDS)
+        metadata = manifest(stack, exports=tuple(exports))
+        if notes:
+            metadata["notes"] = notes
         timings = dict(stack.timings)
         timings.update(fetch=fetched - start, store=time.perf_counter() - decomposed)
         metadata["timings"] = timings
@@ -273,6 +299,22 @@ class Worker:
             "seed": params.seed,
             "timings": timings,
         }
+
+    def _psd_refusal(self, stack: LayerStack) -> str | None:
+        """Why no PSD is made for ``stack`` (too big for the format or for this worker's
+        memory budget), or ``None``; the job then completes without one."""
+        from lamina.imaging.exports import PSD_MAX_SIDE
+
+        width, height = stack.size
+        if max(width, height) > PSD_MAX_SIDE:
+            return f"the format holds at most {PSD_MAX_SIDE} px per side; this is {width}x{height}"
+        pixel_layers = width * height * len(stack.layers)
+        if pixel_layers > self.psd_max_pixel_layers:
+            return (
+                f"{width}x{height} px x {len(stack.layers)} layers is over this server's PSD "
+                f"budget of {self.psd_max_pixel_layers:,} pixel-layers"
+            )
+        return None
 
 
 def _retry(record: Callable[[], bool], what: str, *, tries: int = 4) -> bool:
