@@ -3,6 +3,7 @@ background, transparency, odd shapes) on small generated images."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -150,6 +151,24 @@ def test_textured_background_is_inpainted_under_a_card() -> None:
     # The hidden part is completed from the texture, not left white.
     assert bg[60:100, 50:110, :3].mean() < 200
     assert (stack.layers[1].rgba[50:110, 40:120, 3] == 255).all()
+
+
+def test_drop_shadow_goes_with_its_shape() -> None:
+    size = 128
+    shadow = np.zeros((size, size), np.float32)
+    shadow[44:94, 44:94] = 1.0
+    shadow = cv2.GaussianBlur(shadow, (0, 0), 4.0) * 0.5
+    bg = np.array([230.0, 220.0, 120.0])
+    rgb = bg * (1 - shadow[..., None]) + 10.0 * shadow[..., None]
+    rgb[36:86, 36:86] = (40, 60, 200)
+    image = opaque(np.clip(np.rint(rgb), 0, 255).astype(np.uint8))
+    stack = decompose(image, 2)
+    assert_reconstructs(image, stack)
+    layer0, layer1 = stack.layers[0].rgba, stack.layers[1].rgba
+    # The background is the flat colour where the shadow fell ...
+    assert np.abs(layer0[90, 90, :3].astype(int) - bg).max() <= 3
+    # ... and the shadow is part of the shape's layer.
+    assert layer1[90, 90, 3] > 40 and layer1[90, 90, :3].max() < 80
 
 
 def test_deterministic() -> None:

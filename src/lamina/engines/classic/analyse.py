@@ -37,6 +37,8 @@ class LayerPlan:
     """Colour for hidden pixels: a smooth model, or a working-resolution RGB image."""
     tint: tuple[NDArray[np.float32], float] | None = None
     """``(rgb, opacity)`` of a translucent flat layer (colour 0..1 everywhere in it)."""
+    shadow: NDArray[np.float32] | None = None
+    """Opacity (0..1) of the layer's drop shadow on the background, where it falls."""
 
 
 @dataclass
@@ -225,6 +227,9 @@ def plan_layers(
         for k, plan in enumerate(plans[1:], start=1):
             if plan.kind in ("panel", "shape"):
                 plan.tint = translucency(rgb, _core(owner == k), background)
+        darkening = shadow_opacity(rgb, owner == 0, background)
+        if darkening is not None:
+            _attach_shadows(plans, owner, darkening, reach=0.06 * max(h, w))
     while len(plans) < num_layers:
         plans.append(LayerPlan("empty", np.zeros((h, w), bool), None))
     return plans
@@ -267,6 +272,53 @@ def translucency(
     if residual > 0.02 or colour.min() < -0.05 or colour.max() > 1.05:
         return None
     return np.clip(colour, 0.0, 1.0).astype(np.float32), opacity
+
+
+SHADE = 0.05
+"""Assumed colour (grey level, 0..1) of drop shadows; the exact pass corrects it."""
+
+
+def shadow_opacity(
+    rgb: FloatImage, visible: Mask, background: SmoothModel
+) -> NDArray[np.float32] | None:
+    """Per-pixel opacity of a dark shade over the smooth ``background`` (``H x W``).
+
+    A drop shadow darkens all three channels of the background towards black;
+    the opacity is the unblending of the pixel between the modelled background
+    and :data:`SHADE`. Only pixels of ``visible`` darkened by more than 0.03
+    count. ``None`` when there is no such pixel.
+    """
+    ys, xs = np.nonzero(visible)
+    if ys.size == 0:
+        return None
+    u, v = normalised_coords(ys, xs, visible.shape)
+    under = background.evaluate(u, v)
+    seen = rgb[ys, xs]
+    diff = under - seen
+    darker = (diff > 0.015).all(axis=1) & (diff.mean(axis=1) > 0.03)
+    if not darker.any():
+        return None
+    shade_dir = under - SHADE
+    alpha = (diff * shade_dir).sum(axis=1) / np.maximum((shade_dir**2).sum(axis=1), 1e-6)
+    out = np.zeros(visible.shape, np.float32)
+    out[ys[darker], xs[darker]] = np.clip(alpha[darker], 0.0, 1.0)
+    return out
+
+
+def _attach_shadows(
+    plans: list[LayerPlan], owner: NDArray[np.int64], darkening: FloatImage, *, reach: float
+) -> None:
+    """Give each shaded pixel to the layer of the nearest element within ``reach`` pixels."""
+    elements = owner > 0
+    if not elements.any():
+        return
+    distance, (iy, ix) = ndimage.distance_transform_edt(~elements, return_indices=True)
+    shaded = (darkening > 0) & (distance <= reach)
+    nearest = owner[iy, ix]
+    for k, plan in enumerate(plans[1:], start=1):
+        mine = shaded & (nearest == k)
+        if mine.sum() >= 16 and plan.tint is None:
+            plan.shadow = np.where(mine, darkening, 0.0).astype(np.float32)
 
 
 def _fill_model(

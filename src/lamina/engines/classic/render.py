@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from lamina.engines.classic.analyse import LayerPlan
+from lamina.engines.classic.analyse import SHADE, LayerPlan
 from lamina.engines.classic.fill import SmoothModel, normalised_coords
 from lamina.engines.classic.matting import local_colour, unblend_alpha
 
@@ -27,6 +27,14 @@ def upsample_mask(mask: Mask, shape: tuple[int, int]) -> Mask:
         return np.zeros(shape, bool)
     up = cv2.resize(mask.astype(np.float32), (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
     return up >= 0.5
+
+
+def _upsample_float(values: NDArray[np.float32], shape: tuple[int, int]) -> NDArray[np.float32]:
+    """Bilinear resize of a working-resolution float map to ``shape = (H, W)``."""
+    if values.shape == shape:
+        return values
+    out = cv2.resize(values, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+    return np.asarray(out, np.float32)
 
 
 def _hidden_colours(
@@ -87,6 +95,11 @@ def render_layers(
     premul = np.zeros((h, w, 3), np.float32)
     acc = np.zeros(shape, np.float32)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band + 1, 2 * band + 1))
+    shades = [None if p.shadow is None else _upsample_float(p.shadow, shape) for p in plans]
+    shaded = np.zeros(shape, bool)
+    for shade in shades:
+        if shade is not None:
+            shaded |= shade > 0
     for k, (plan, mask) in enumerate(zip(plans, masks, strict=True)):
         colour = np.zeros((h, w, 3), np.uint8)
         mine = owner == k
@@ -94,7 +107,7 @@ def render_layers(
         # Edge pixels next to a layer above are mixtures: take the fill there too, so
         # no outline of the upper element stays behind in this layer.
         near_above = cv2.dilate((owner > k).astype(np.uint8), kernel).astype(bool)
-        hidden = mask & (~mine | near_above)
+        hidden = mask & (~mine | near_above | (shaded if k == 0 else False))
         if hidden.any() and plan.fill is not None:
             ys, xs = np.nonzero(hidden)
             colour[ys, xs] = np.clip(
@@ -105,6 +118,11 @@ def render_layers(
             tint, opacity = plan.tint
             colour[mask] = np.clip(np.rint(tint * 255.0), 0, 255).astype(np.uint8)
             alpha[mask] = max(1, round(opacity * 255.0))
+        shade = shades[k]
+        if shade is not None:
+            falls = (shade > 0) & (owner == 0) & input_opaque
+            alpha[falls] = np.clip(np.rint(shade[falls] * 255.0), 0, 255).astype(np.uint8)
+            colour[falls] = round(SHADE * 255)
         box = _bbox_slices(mask, 2 * band + 2) if k > 0 else None
         if box is not None:
             ys_, xs_ = box
