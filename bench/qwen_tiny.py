@@ -28,9 +28,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from lamina.engines import Engine
+    from lamina.types import DecomposeParams
 
 _SPECIAL_TOKENS = (
     "<|endoftext|>",
@@ -135,11 +140,13 @@ def save_tiny_pipeline(directory: Path) -> Path:
     return directory
 
 
-def _median_seconds(run: object, image: NDArray[np.uint8], params: object, repeat: int) -> float:
+def _median_seconds(
+    engine: Engine, image: NDArray[np.uint8], params: DecomposeParams, repeat: int
+) -> float:
     times = []
     for _ in range(repeat):
         started = time.perf_counter()
-        run.decompose(image, params)  # type: ignore[attr-defined]
+        engine.decompose(image, params)
         times.append(time.perf_counter() - started)
     return statistics.median(times)
 
