@@ -125,6 +125,8 @@ def start_server(
         "LAMINA_ENGINE_PLUGINS": PLUGIN,
         GATE_DIR_ENV: str(gates),
         "LAMINA_LEASE_S": "4",
+        # idle workers never poll: every pick-up below is the API waking them on submit
+        "LAMINA_WORKER_POLL_S": "600",
         **(env or {}),
     }
     return _launch(data_dir, gates, args, full_env)

@@ -36,7 +36,13 @@ def serve(settings: Settings) -> int:
 
     workers = spawn_worker_processes(settings, settings.workers) if settings.workers else None
     try:
-        service = ApiService(settings, store=store, keys=keys, storage=open_storage(settings))
+        service = ApiService(
+            settings,
+            store=store,
+            keys=keys,
+            storage=open_storage(settings),
+            on_submit=workers.wake if workers is not None else None,
+        )
         app = create_app(settings, service=service)
         stop_cleanup = threading.Event()
         cleaner = threading.Thread(

@@ -110,6 +110,7 @@ class ApiService:
         resolver: Resolver = system_resolver,
         auth_cache_s: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
+        on_submit: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -121,6 +122,8 @@ class ApiService:
         self._auth_cache: dict[str, tuple[Caller, float]] = {}
         self._auth_lock = threading.Lock()
         self._clock = clock
+        self._on_submit = on_submit
+        """Called after each queued job: ``lamina serve`` wakes its idle workers with it."""
 
     # -- models --------------------------------------------------------------------------
 
@@ -211,6 +214,8 @@ class ApiService:
             input_key=input_key,
             input_url=input_url,
         )
+        if self._on_submit is not None:
+            self._on_submit()
         return SubmitResponse(
             request_id=job.id,
             status_url=self._request_url(base_url, job.id, "status"),

@@ -8,6 +8,7 @@ back-off) and stops them all with SIGTERM (then SIGKILL after a timeout).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -22,9 +23,11 @@ from typing import TYPE_CHECKING
 
 from lamina.config import Settings
 from lamina.errors import LaminaError
+from lamina.jobs.wakeup import WAKE_FD_ENV
 
 if TYPE_CHECKING:
     from lamina.engines.base import Engine
+    from lamina.jobs.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +35,8 @@ ENGINE_PLUGINS_ENV = "LAMINA_ENGINE_PLUGINS"
 """``name=module:factory,...``: extra engines a worker registers before building its engine."""
 PARENT_PID_ENV = "LAMINA_WORKER_PARENT_PID"
 """Set for pool children: a child whose parent is gone stops (finishing or releasing its job)."""
+POLL_ENV = "LAMINA_WORKER_POLL_S"
+"""Seconds between an idle worker's job store polls (default: see :class:`Worker`)."""
 
 
 class WorkerConfigError(LaminaError):
@@ -75,33 +80,49 @@ def run_worker_process(settings: Settings, *, max_jobs: int | None = None) -> in
             resolution=settings.resolution,
         )
 
-    worker = Worker(store, storage, build_engine, settings, grace_s=settings.shutdown_grace_s)
+    wake_fd = os.environ.get(WAKE_FD_ENV)
+    poll = os.environ.get(POLL_ENV)
+    worker = Worker(
+        store,
+        storage,
+        build_engine,
+        settings,
+        grace_s=settings.shutdown_grace_s,
+        wake_fds=(int(wake_fd),) if wake_fd else (),
+        poll_s=float(poll) if poll else None,
+    )
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         if stop.is_set():
             worker.hurry.set()
         stop.set()
+        worker.wake()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     parent = os.environ.get(PARENT_PID_ENV)
     if parent:
         threading.Thread(
-            target=_watch_parent, args=(int(parent), stop), name="parent-watch", daemon=True
+            target=_watch_parent,
+            args=(int(parent), stop, worker),
+            name="parent-watch",
+            daemon=True,
         ).start()
     try:
         worker.run(stop, max_jobs=max_jobs)
     finally:
+        worker.close()
         store.dispose()
     return 0
 
 
-def _watch_parent(parent_pid: int, stop: threading.Event) -> None:
+def _watch_parent(parent_pid: int, stop: threading.Event, worker: Worker) -> None:
     while not stop.wait(1.0):
         if os.getppid() != parent_pid:
             log.warning("worker: parent process %d is gone; stopping", parent_pid)
             stop.set()
+            worker.wake()
 
 
 def resolve_gpus(spec: str) -> list[str]:
@@ -153,6 +174,8 @@ def settings_env(settings: Settings, base: Mapping[str, str] | None = None) -> d
 class _Child:
     env: dict[str, str]
     process: subprocess.Popen[bytes] | None = None
+    wake_fd: int | None = None
+    """Write end of the pipe whose read end the child waits on."""
     restarts: int = 0
     next_start: float = 0.0
     finished: bool = False
@@ -187,8 +210,34 @@ class WorkerPool:
         command = [sys.executable, "-m", "lamina.cli", "worker"]
         if self.max_jobs is not None:
             command += ["--max-jobs", str(self.max_jobs)]
-        child.process = subprocess.Popen(command, env=child.env)
+        read_fd, write_fd = os.pipe()
+        os.set_blocking(write_fd, False)
+        try:
+            child.process = subprocess.Popen(
+                command, env={**child.env, WAKE_FD_ENV: str(read_fd)}, pass_fds=(read_fd,)
+            )
+        except BaseException:
+            os.close(write_fd)
+            raise
+        finally:
+            os.close(read_fd)
+        if child.wake_fd is not None:
+            os.close(child.wake_fd)
+        child.wake_fd = write_fd
         log.info("worker pool: started worker pid %d", child.process.pid)
+
+    def wake(self) -> None:
+        """Wake every idle child to claim a job now (one non-blocking write each).
+
+        ``lamina serve`` calls this after each submit; a child that is busy, starting or
+        dead is not delayed by it (a full pipe already holds a wake-up).
+        """
+        with self._lock:
+            for child in self.children:
+                if child.wake_fd is None:
+                    continue
+                with contextlib.suppress(BlockingIOError, BrokenPipeError):
+                    os.write(child.wake_fd, b"\0")
 
     def _supervise(self) -> None:
         while not self._stopping.wait(0.5):
@@ -254,6 +303,11 @@ class WorkerPool:
                 child.process.wait()
         if self._thread is not None:
             self._thread.join()
+        with self._lock:
+            for child in self.children:
+                if child.wake_fd is not None:
+                    os.close(child.wake_fd)
+                    child.wake_fd = None
 
 
 def spawn_worker_processes(

@@ -33,6 +33,8 @@ DURATION_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1
 """Upper bounds (seconds) of the job run-time histogram that :meth:`JobStore.stats` reports."""
 MAX_ERROR_CHARS = 2000
 _ADVISORY_LOCK_KEY = 0x6C616D696E61  # "lamina"
+NOTIFY_CHANNEL = "lamina_jobs"
+"""PostgreSQL ``NOTIFY`` channel: a job became claimable (see :mod:`lamina.jobs.wakeup`)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -166,7 +168,8 @@ class JobStore:
         input_key: str | None = None,
         input_url: str | None = None,
     ) -> Job:
-        """Queue a job at the back of the queue."""
+        """Queue a job at the back of the queue (on PostgreSQL, ``NOTIFY`` the idle workers
+        in the same transaction)."""
         if (input_key is None) == (input_url is None):
             raise ValueError("give exactly one of input_key and input_url")
         stmt = (
@@ -186,7 +189,14 @@ class JobStore:
             .returning(*jobs.c)
         )
         with self.engine.begin() as conn:
-            return _job(conn.execute(stmt).one())
+            job = _job(conn.execute(stmt).one())
+            self._notify(conn)
+        return job
+
+    def _notify(self, conn: sa.Connection) -> None:
+        """Tell listening workers a job became claimable (delivered at commit)."""
+        if self.dialect == "postgresql":
+            conn.execute(sa.text(f"NOTIFY {NOTIFY_CHANNEL}"))
 
     def get(self, job_id: str, *, owner: str | None = None) -> Job:
         """The job, or :class:`JobNotFound` (also when ``owner`` is given and differs)."""
@@ -321,7 +331,8 @@ class JobStore:
         return self._guarded(
             job_id,
             worker_id,
-            {
+            notify=True,
+            values={
                 "state": JobState.IN_QUEUE.value,
                 "worker_id": None,
                 "attempts": jobs.c.attempts - 1,
@@ -332,7 +343,9 @@ class JobStore:
             },
         )
 
-    def _guarded(self, job_id: str, worker_id: str, values: dict[str, Any]) -> bool:
+    def _guarded(
+        self, job_id: str, worker_id: str, values: dict[str, Any], *, notify: bool = False
+    ) -> bool:
         stmt = (
             sa.update(jobs)
             .where(
@@ -343,7 +356,10 @@ class JobStore:
             .values(**values)
         )
         with self.engine.begin() as conn:
-            return conn.execute(stmt).rowcount == 1
+            changed = conn.execute(stmt).rowcount == 1
+            if changed and notify:
+                self._notify(conn)
+        return changed
 
     def reap_expired(self, *, max_attempts: int) -> int:
         """Requeue running jobs whose lease expired (their worker died); fail those that used
@@ -377,7 +393,11 @@ class JobStore:
             )
         )
         with self.engine.begin() as conn:
-            return conn.execute(give_up).rowcount + conn.execute(requeue).rowcount
+            failed = conn.execute(give_up).rowcount
+            requeued = conn.execute(requeue).rowcount
+            if requeued:
+                self._notify(conn)
+        return failed + requeued
 
     # -- workers registry ---------------------------------------------------------------
 

@@ -14,7 +14,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,12 +23,19 @@ from lamina.engines.base import Engine
 from lamina.errors import LaminaError
 from lamina.jobs.retention import purge_expired
 from lamina.jobs.store import Job, JobStore, new_worker_id, output_prefix
+from lamina.jobs.wakeup import Wakeup, listen_for_jobs
 from lamina.storage import Storage
 from lamina.types import DecomposeParams, LayerStack
 
 log = logging.getLogger(__name__)
 
 EngineFactory = Callable[[], Engine]
+POLL_S = 0.5
+"""How often an idle worker with no wake-up source looks for a job."""
+FALLBACK_POLL_S = 5.0
+"""How often an idle worker that is woken on submit looks anyway (a missed wake-up)."""
+STORE_RETRY_S = 5.0
+"""Pause after a job store error (the database is down or busy)."""
 PSD_MAX_PIXEL_LAYERS = 120_000_000
 """Largest PSD a worker makes (width x height x layers): psd-tools needs about 11 bytes per
 pixel-layer and 47 s for 40 MP x 10 layers, so past this (about 1.3 GB) the job completes
@@ -62,6 +69,10 @@ class Worker:
 
     ``heartbeat_s`` is how often the lease is renewed and the worker shows it is alive
     (default: a third of the lease, at most 30 s, well inside the store's ``worker_ttl_s``);
+    An idle worker sleeps until woken (:mod:`lamina.jobs.wakeup`: PostgreSQL ``LISTEN``, or
+    the pipes ``wake_fds`` that ``lamina serve`` writes to) or ``poll_s`` passes (default
+    :data:`FALLBACK_POLL_S` with a wake-up source, else :data:`POLL_S`); whoever sets the
+    ``stop`` event given to :meth:`run` should call :meth:`wake` too.
     ``grace_s`` is how long a stop request waits for the running job before releasing it;
     ``psd_max_pixel_layers`` caps the PSD export (see :data:`PSD_MAX_PIXEL_LAYERS`).
     """
@@ -74,7 +85,8 @@ class Worker:
         settings: Settings,
         *,
         worker_id: str | None = None,
-        poll_s: float = 0.5,
+        poll_s: float | None = None,
+        wake_fds: Sequence[int] = (),
         heartbeat_s: float | None = None,
         grace_s: float = 20.0,
         progress_every_s: float = 1.0,
@@ -86,7 +98,10 @@ class Worker:
         self.engine_factory = engine_factory
         self.settings = settings
         self.id = worker_id or new_worker_id()
-        self.poll_s = poll_s
+        self.wakeup = Wakeup(extra_fds=wake_fds)
+        """Set when a job may be waiting; :meth:`run` sleeps on it between claims."""
+        woken = bool(wake_fds) or store.dialect == "postgresql"
+        self.poll_s = poll_s if poll_s is not None else (FALLBACK_POLL_S if woken else POLL_S)
         self.heartbeat_s = (
             heartbeat_s if heartbeat_s is not None else min(settings.lease_s / 3, 30.0)
         )
@@ -105,12 +120,24 @@ class Worker:
             self.engine = self.engine_factory()
             self.engine.warm_up()
 
+    def wake(self) -> None:
+        """Make an idle :meth:`run` look for a job (or at ``stop``) now; signal-safe."""
+        self.wakeup.set()
+
+    def close(self) -> None:
+        """Release the wake-up pipe (after the last :meth:`run`)."""
+        self.wakeup.close()
+
     def run(self, stop: threading.Event, *, max_jobs: int | None = None) -> int:
         """Claim and run jobs until ``stop`` is set or ``max_jobs`` ran; returns jobs run."""
         self.setup()
         self.store.register_worker(self.id)
         done = 0
         next_reap = next_purge = 0.0
+        stop_listening = threading.Event()
+        listener = None
+        if self.store.dialect == "postgresql":
+            listener = listen_for_jobs(self.store.url, self.wakeup, stop_listening)
         try:
             while not stop.is_set() and (max_jobs is None or done < max_jobs):
                 now = time.monotonic()
@@ -126,18 +153,23 @@ class Worker:
                     job = self.store.claim(self.id, lease_s=self.settings.lease_s)
                 except Exception:  # the database is down or busy: wait and try again
                     log.exception("worker %s: job store error; retrying", self.id)
-                    stop.wait(min(30.0, self.poll_s * 10))
+                    stop.wait(STORE_RETRY_S)
                     continue
-                if job is None:
-                    stop.wait(self.poll_s)
+                if job is None and not stop.is_set():
+                    # sleep until woken, the fallback poll, or the next heartbeat is due
+                    self.wakeup.wait(min(self.poll_s, next_reap - time.monotonic()))
                     continue
-                self.process(job, stop)
-                done += 1
+                if job is not None:
+                    self.process(job, stop)
+                    done += 1
         finally:
+            stop_listening.set()
             try:
                 self.store.unregister_worker(self.id)
             except Exception:
                 log.exception("worker %s: could not unregister", self.id)
+            if listener is not None:
+                listener.join(5.0)
         return done
 
     def process(self, job: Job, stop: threading.Event) -> None:
