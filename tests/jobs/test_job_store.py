@@ -99,9 +99,35 @@ def test_deep_queue_positions_are_estimated_from_seq_distance(db_url: str) -> No
     store.cancel(queued[2].id, owner="key_a")
     assert store.queue_position(queued[3]) == 1
     assert store.queue_position(store.get(queued[7].id)) == 7  # 4 really: an upper bound
+    # the one-query status counts exactly the same way
+    for job in queued:
+        fresh = store.get(job.id)
+        assert store.status(job.id).queue_position == store.queue_position(fresh)
     store.dispose()
     with pytest.raises(ValueError):
         JobStore(db_url, exact_positions=0)
+
+
+def test_status_reads_state_progress_and_position_in_one_query(store: JobStore) -> None:
+    a, b, c = submit(store), submit(store), submit(store, owner="key_b")
+    assert [store.status(j.id).queue_position for j in (a, b, c)] == [0, 1, 2]
+    assert store.claim("w", lease_s=30) is not None
+    store.heartbeat(a.id, "w", lease_s=30, progress=0.4)
+    running = store.status(a.id, owner="key_a")
+    assert (running.state, running.progress, running.queue_position) == (
+        JobState.IN_PROGRESS,
+        0.4,
+        0,
+    )
+    assert store.status(c.id, owner="key_b").queue_position == 1
+    store.cancel(b.id, owner="key_a")
+    assert store.status(b.id).state is JobState.CANCELLED
+    assert store.status(c.id).queue_position == 0
+    with pytest.raises(JobNotFound):
+        store.status(c.id, owner="key_a")  # another key's job is not found
+    with pytest.raises(JobNotFound):
+        store.status("f" * 32)
+    assert store.local_reads is (store.dialect == "sqlite")
 
 
 def test_cancel_only_wins_while_queued(store: JobStore) -> None:

@@ -225,7 +225,11 @@ class ApiService:
 
     def status(self, caller: Caller, request_id: str, *, base_url: str) -> StatusResponse:
         """Where the request is: queue position while queued, progress while running."""
-        job = self._job(caller, request_id)
+        self._check_request_id(request_id)
+        try:
+            job = self.store.status(request_id, owner=caller.owner)
+        except JobNotFound as exc:
+            raise NotFound(f"no request {request_id!r}") from exc
         answer = StatusResponse(
             request_id=job.id,
             status=job.state.value,
@@ -233,7 +237,7 @@ class ApiService:
             result_url=self._request_url(base_url, job.id, "result"),
         )
         if job.state is JobState.IN_QUEUE:
-            answer.queue_position = self.store.queue_position(job)
+            answer.queue_position = job.queue_position
         elif job.state is JobState.IN_PROGRESS:
             answer.progress = round(job.progress, 4)
         return answer

@@ -61,6 +61,17 @@ class Job:
     result: dict[str, Any] | None
 
 
+@dataclass(frozen=True, kw_only=True)
+class JobStatus:
+    """What a status poll needs, read in one query: ``queue_position`` is the jobs ahead
+    while queued (else 0) and ``progress`` is 0..1."""
+
+    id: str
+    state: JobState
+    progress: float
+    queue_position: int
+
+
 def output_prefix(job_id: str) -> str:
     """Storage prefix of a job's outputs (layers, ``layers.json`` and exports)."""
     return f"jobs/{job_id}/"
@@ -94,6 +105,7 @@ class JobStore:
         """A worker not seen for this long no longer counts as alive."""
         self.exact_positions = exact_positions
         """Queue positions up to this are counted exactly; deeper ones are estimated."""
+        self._status_stmt = _status_statement(exact_positions)
         if self.url.get_backend_name() == "sqlite":
             db = self.url.database
             if not db or db == ":memory:":
@@ -103,17 +115,32 @@ class JobStore:
                 self.url, connect_args={"check_same_thread": False, "timeout": 30.0}
             )
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            # status polls read on a connection of their own thread: never a pool wait
+            self._reader: Engine = sa.create_engine(
+                self.url,
+                poolclass=sa.pool.SingletonThreadPool,
+                connect_args={"check_same_thread": False, "timeout": 30.0},
+            )
+            sa.event.listen(self._reader, "connect", _sqlite_pragmas)
         else:
             self.engine = sa.create_engine(self.url, pool_pre_ping=True)
+            self._reader = self.engine
 
     @property
     def dialect(self) -> str:
         """``sqlite`` or ``postgresql``."""
         return self.engine.dialect.name
 
+    @property
+    def local_reads(self) -> bool:
+        """Whether :meth:`status` reads in-process without waiting on a network or a
+        connection pool (SQLite in WAL mode), so an event loop may call it directly."""
+        return self.dialect == "sqlite"
+
     def dispose(self) -> None:
         """Close pooled connections (before a fork, and at exit)."""
         self.engine.dispose()
+        self._reader.dispose()
 
     # -- schema -------------------------------------------------------------------------
 
@@ -206,6 +233,32 @@ class JobStore:
             raise JobNotFound(f"no job {job_id!r}")
         return _job(row)
 
+    def status(self, job_id: str, *, owner: str | None = None) -> JobStatus:
+        """The job's state, progress and queue position in ONE query (the polling path).
+
+        Raises :class:`JobNotFound` like :meth:`get`. Positions are counted as
+        :meth:`queue_position` counts them; the JSON columns are not read.
+        """
+        with self._reader.connect() as conn:
+            row = conn.execute(self._status_stmt, {"job_id": job_id}).one_or_none()
+        if row is None or (owner is not None and row.owner != owner):
+            raise JobNotFound(f"no job {job_id!r}")
+        position = 0
+        if row.ahead is not None:
+            position = self._position(int(row.seq), int(row.ahead), row.head)
+        return JobStatus(
+            id=row.id,
+            state=JobState(row.state),
+            progress=float(row.progress),
+            queue_position=position,
+        )
+
+    def _position(self, seq: int, ahead: int, head: int | None) -> int:
+        """Exact below :attr:`exact_positions`, else the ``seq`` distance to the head."""
+        if ahead < self.exact_positions:
+            return ahead
+        return max(ahead, seq - int(head if head is not None else seq))
+
     def queue_position(self, job: Job) -> int:
         """Jobs ahead of ``job`` in the queue (0 when it is next or no longer queued).
 
@@ -230,7 +283,7 @@ class JobStore:
             if ahead < self.exact_positions:
                 return ahead
             head = conn.execute(sa.select(sa.func.min(jobs.c.seq)).where(queued)).scalar_one()
-        return max(ahead, job.seq - int(head if head is not None else job.seq))
+        return self._position(job.seq, ahead, head)
 
     def cancel(
         self, job_id: str, *, owner: str | None
@@ -490,6 +543,37 @@ class JobStore:
             rows = conn.execute(stmt).all()
             conn.execute(sa.delete(workers).where(workers.c.last_seen < before))
         return [_job(row) for row in rows]
+
+
+def _status_statement(exact_positions: int) -> sa.Select[Any]:
+    """:meth:`JobStore.status`'s query, built once per store (building it costs more than
+    running it): the columns a poll needs, and for a queued job the jobs ahead (at most
+    ``exact_positions``, counted on the ``(state, seq)`` index) and the queue's head."""
+    ahead = jobs.alias("ahead")
+    queued = jobs.c.state == JobState.IN_QUEUE.value
+    window = (
+        sa.select(ahead.c.seq)
+        .where(ahead.c.state == JobState.IN_QUEUE.value, ahead.c.seq < jobs.c.seq)
+        .order_by(ahead.c.seq.desc())
+        .limit(exact_positions)
+        .correlate(jobs)
+        .subquery("queued_ahead")
+    )
+    count = sa.select(sa.func.count()).select_from(window).scalar_subquery()
+    head = (
+        sa.select(sa.func.min(ahead.c.seq))
+        .where(ahead.c.state == JobState.IN_QUEUE.value)
+        .scalar_subquery()
+    )
+    return sa.select(
+        jobs.c.id,
+        jobs.c.owner,
+        jobs.c.state,
+        jobs.c.progress,
+        jobs.c.seq,
+        sa.case((queued, count), else_=None).label("ahead"),
+        sa.case((queued, head), else_=None).label("head"),
+    ).where(jobs.c.id == sa.bindparam("job_id"))
 
 
 @contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
+from starlette.concurrency import run_in_threadpool
 
 from lamina.api.deps import BaseUrlDep, CallerDep, ServiceDep
 from lamina.api.schemas import CancelResponse, ResultResponse, StatusResponse
@@ -11,14 +12,19 @@ router = APIRouter(prefix="/v1/requests", tags=["requests"])
 
 
 @router.get("/{request_id}/status", response_model=StatusResponse)
-def status(
+async def status(
     request_id: str, service: ServiceDep, caller: CallerDep, base_url: BaseUrlDep
 ) -> Response:
     """State of the request; ``queue_position`` while queued, ``progress`` while running.
 
-    The hot polling path: serialised once here rather than validated again by FastAPI.
+    The hot polling path: serialised once here rather than validated again by FastAPI, and
+    answered on the event loop when the store reads locally (SQLite: one ~40 us query, less
+    than a hop to the thread pool costs); a networked store is read in the thread pool.
     """
-    answer = service.status(caller, request_id, base_url=base_url)
+    if service.store.local_reads:
+        answer = service.status(caller, request_id, base_url=base_url)
+    else:
+        answer = await run_in_threadpool(service.status, caller, request_id, base_url=base_url)
     return Response(answer.model_dump_json(exclude_none=True), media_type="application/json")
 
 
