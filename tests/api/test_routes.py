@@ -71,8 +71,11 @@ def test_health_metrics_and_docs(app_env: tuple[TestClient, Env]) -> None:
     metrics = client.get("/metrics").text
     assert "lamina_queue_depth 1.0" in metrics
     assert 'lamina_jobs{state="in_queue"} 1.0' in metrics
-    assert "lamina_workers_alive 0.0" in metrics
-    assert 'lamina_job_duration_seconds_bucket{le="+Inf"} 0.0' in metrics
+    assert "lamina_workers_alive 0.0" in metrics and "lamina_workers_busy 0.0" in metrics
+    for state in ("completed", "failed", "cancelled"):
+        assert f'lamina_job_duration_seconds_bucket{{le="+Inf",state="{state}"}} 0.0' in metrics
+    assert 'lamina_job_run_seconds_count{state="failed"} 0.0' in metrics
+    assert 'lamina_job_queue_wait_seconds_bucket{le="0.01"} 0.0' in metrics
     assert client.get("/metrics", headers={"Authorization": ""}).status_code == 401
     paths = client.get("/openapi.json").json()["paths"]
     assert "/v1/models/{model_id}" in paths and "/v1/requests/{request_id}/cancel" in paths

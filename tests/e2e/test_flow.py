@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 from PIL import Image
+from prometheus_client.parser import text_string_to_metric_families
 from tests.e2e.conftest import ImageHost, Server, design, png_bytes, wait_for
 
 from lamina.client import AsyncClient, RequestFailed, RunResult
@@ -175,16 +176,46 @@ def test_the_async_client_runs_a_data_uri(server: Server) -> None:
     assert first[:4] == b"\x89PNG"
 
 
-def test_metrics_report_the_live_worker_and_finished_jobs(
+def _samples(server: Server) -> dict[tuple[str, str], float]:
+    """``{(sample name, state label): value}`` of one ``/metrics`` scrape."""
+    text = httpx.get(server.url + "/metrics", headers=server.auth()).text
+    return {
+        (sample.name, sample.labels.get("state", "")): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if not sample.labels.get("le")
+    }
+
+
+def test_metrics_report_workers_durations_by_state_and_queue_waits(
     server: Server, image_host: ImageHost
 ) -> None:
     client = server.client()
     url = image_host.add("/metrics.png", png_bytes(design(16, seed=6)))
+    before = _samples(server)
     client.run(url, num_layers=1, poll_interval=0.05)
-    text = httpx.get(server.url + "/metrics", headers=server.auth()).text
-    assert "lamina_workers_alive 1.0" in text
-    count = next(
-        line for line in text.splitlines() if line.startswith("lamina_job_duration_seconds_count")
-    )
-    assert float(count.split()[-1]) >= 1
-    assert 'lamina_jobs{state="completed"}' in text
+    failed = client.submit(url, prompt="fail:on purpose").request_id
+    wait_for(server, failed, {"failed"})
+    held = client.submit(url, prompt="gate:metrics").request_id
+    wait_for(server, held, {"in_progress"})
+    busy = _samples(server)
+    assert busy[("lamina_workers_alive", "")] == 1.0
+    assert busy[("lamina_workers_busy", "")] == 1.0
+    cancelled = client.submit(url).request_id
+    assert client.cancel(cancelled).outcome == "cancelled"
+    server.open_gate("metrics")
+    wait_for(server, held, {"completed"})
+    after = _samples(server)
+
+    def grew(name: str, state: str = "") -> float:
+        return after[(name, state)] - before.get((name, state), 0.0)
+
+    assert after[("lamina_workers_busy", "")] == 0.0
+    for state, jobs in (("completed", 2), ("failed", 1), ("cancelled", 1)):
+        assert grew("lamina_job_duration_seconds_count", state) == jobs, state
+        assert grew("lamina_job_duration_seconds_sum", state) > 0, state
+    assert grew("lamina_job_run_seconds_count", "completed") == 2
+    assert grew("lamina_job_run_seconds_count", "failed") == 1
+    assert ("lamina_job_run_seconds_count", "cancelled") not in after  # it never ran
+    assert grew("lamina_job_queue_wait_seconds_count") == 3
+    assert grew("lamina_job_queue_wait_seconds_sum") >= 0

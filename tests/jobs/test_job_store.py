@@ -246,12 +246,42 @@ def test_stats_report_depth_states_workers_and_durations(store: JobStore) -> Non
         "failed": 1,
         "cancelled": 0,
     }
-    assert stats["workers_alive"] == 1
-    assert stats["duration_count"] == 1 and stats["duration_sum"] >= 0
-    counts = [n for _, n in stats["duration_buckets"]]
+    assert stats["workers_alive"] == 1 and stats["workers_busy"] == 0
+    durations = stats["durations"]
+    assert {state: h["count"] for state, h in durations.items()} == {
+        "completed": 1,
+        "failed": 1,
+        "cancelled": 0,
+    }
+    counts = [n for _, n in durations["completed"]["buckets"]]
     assert counts == sorted(counts) and counts[-1] == 1
+    assert {state: h["count"] for state, h in stats["run_times"].items()} == {
+        "completed": 1,
+        "failed": 1,
+    }
+    assert stats["run_times"]["failed"]["sum"] >= 0
+    assert stats["queue_wait"][""]["count"] == 2  # a and b started; c waits
     assert stats["oldest_queued_s"] >= 0
     assert store.get(c.id).state is JobState.IN_QUEUE
+    store.cancel(c.id, owner="key_a")
+    store.worker_seen("w1", job_id=b.id)
+    stats = store.stats()
+    assert stats["durations"]["cancelled"]["count"] == 1
+    assert stats["durations"]["cancelled"]["sum"] >= 0
+    assert stats["workers_busy"] == 1
+
+
+def test_queue_wait_is_from_submit_to_the_latest_start(store: JobStore) -> None:
+    job = submit(store)
+    past = time.time() - 30.0  # as if submitted 30 s ago
+    with store.engine.begin() as conn:
+        conn.execute(sa.update(jobs).where(jobs.c.id == job.id).values(created_ts=past))
+    store.claim("w", lease_s=30)
+    waits = store.stats()["queue_wait"][""]
+    assert waits["count"] == 1 and 30.0 <= waits["sum"] < 300.0
+    assert dict(waits["buckets"])[10.0] == 0 and dict(waits["buckets"])[60.0] == 1
+    store.release(job.id, "w")  # back in the queue: not started any more
+    assert store.stats()["queue_wait"][""]["count"] == 0
 
 
 def test_purge_deletes_only_finished_jobs_older_than_the_cutoff(store: JobStore) -> None:
@@ -375,3 +405,39 @@ def test_alembic_logs_only_when_a_migration_runs(
     assert [r.getMessage() for r in caplog.records if r.name.startswith("alembic")] == []
     assert logging.getLogger("alembic").level == logging.NOTSET  # levels are restored
     s.dispose()
+
+
+def test_migration_0002_backfills_latency_columns(store: JobStore) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from lamina.jobs.store import MIGRATIONS_DIR
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with store.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0001")
+    created = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+    row = {
+        "id": "a" * 32,
+        "owner": "k",
+        "model_id": "m",
+        "state": "completed",
+        "params": {},
+        "input_url": "x",
+        "progress": 1.0,
+        "attempts": 1,
+        "created_at": created,
+        "started_at": created + timedelta(seconds=2.5),
+        "finished_at": created + timedelta(seconds=10),
+    }
+    old_columns = sa.table("lamina_jobs", *(sa.column(name, jobs.c[name].type) for name in row))
+    with store.engine.begin() as conn:
+        conn.execute(sa.insert(old_columns).values(**row))
+    assert store.migrate() is True
+    with store.engine.connect() as conn:
+        got = conn.execute(sa.select(jobs.c.created_ts, jobs.c.wait_s, jobs.c.total_s)).one()
+    assert got.created_ts == pytest.approx(created.timestamp(), abs=1e-3)
+    assert got.wait_s == pytest.approx(2.5, abs=1e-3)
+    assert got.total_s == pytest.approx(10.0, abs=1e-3)

@@ -61,13 +61,17 @@ jobs = sa.Table(
     sa.Column("run_s", sa.Float(), nullable=True),
     sa.Column("error", sa.Text(), nullable=True),
     sa.Column("result", JSONType, nullable=True),
+    sa.Column("created_ts", sa.Float(), nullable=True),
+    sa.Column("wait_s", sa.Float(), nullable=True),
+    sa.Column("total_s", sa.Float(), nullable=True),
     sa.Index("ix_lamina_jobs_state_seq", "state", "seq"),
     sa.Index("ix_lamina_jobs_state_lease", "state", "lease_expires_at"),
     sa.Index("ix_lamina_jobs_finished_at", "finished_at"),
 )
 """One row per job. ``seq`` orders the queue (FIFO) and makes ``queue_position`` an index
 range count on ``(state, seq)``; ``started_ts``/``run_s`` let one guarded ``UPDATE`` record
-the run time on every backend."""
+the run time on every backend, as ``created_ts`` does for ``wait_s`` (submit to the latest
+start) and ``total_s`` (submit to the end)."""
 
 workers = sa.Table(
     "lamina_workers",

@@ -30,7 +30,9 @@ from lamina.jobs.states import FINISHED, JobState
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 DURATION_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
-"""Upper bounds (seconds) of the job run-time histogram that :meth:`JobStore.stats` reports."""
+"""Upper bounds (seconds) of the run-time and duration histograms of :meth:`JobStore.stats`."""
+WAIT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
+"""Upper bounds (seconds) of the queue-wait histogram: pick-up is milliseconds when idle."""
 MAX_ERROR_CHARS = 2000
 _ADVISORY_LOCK_KEY = 0x6C616D696E61  # "lamina"
 NOTIFY_CHANNEL = "lamina_jobs"
@@ -199,6 +201,7 @@ class JobStore:
         in the same transaction)."""
         if (input_key is None) == (input_url is None):
             raise ValueError("give exactly one of input_key and input_url")
+        now = _now()
         stmt = (
             sa.insert(jobs)
             .values(
@@ -211,7 +214,8 @@ class JobStore:
                 input_url=input_url,
                 progress=0.0,
                 attempts=0,
-                created_at=_now(),
+                created_at=now,
+                created_ts=now.timestamp(),
             )
             .returning(*jobs.c)
         )
@@ -292,13 +296,18 @@ class JobStore:
 
         Raises :class:`JobNotFound` for an unknown job or another owner's.
         """
+        now = _now()
         where = [jobs.c.id == job_id, jobs.c.state == JobState.IN_QUEUE.value]
         if owner is not None:
             where.append(jobs.c.owner == owner)
         stmt = (
             sa.update(jobs)
             .where(*where)
-            .values(state=JobState.CANCELLED.value, finished_at=_now())
+            .values(
+                state=JobState.CANCELLED.value,
+                finished_at=now,
+                total_s=now.timestamp() - jobs.c.created_ts,
+            )
             .returning(*jobs.c)
         )
         with self.engine.begin() as conn:
@@ -331,6 +340,7 @@ class JobStore:
                 progress=0.0,
                 started_at=now,
                 started_ts=now.timestamp(),
+                wait_s=now.timestamp() - jobs.c.created_ts,
                 lease_expires_at=now + timedelta(seconds=lease_s),
             )
             .returning(*jobs.c)
@@ -360,6 +370,7 @@ class JobStore:
                 "progress": 1.0,
                 "finished_at": now,
                 "run_s": now.timestamp() - jobs.c.started_ts,
+                "total_s": now.timestamp() - jobs.c.created_ts,
                 "lease_expires_at": None,
             },
         )
@@ -375,6 +386,7 @@ class JobStore:
                 "error": error[:MAX_ERROR_CHARS],
                 "finished_at": now,
                 "run_s": now.timestamp() - jobs.c.started_ts,
+                "total_s": now.timestamp() - jobs.c.created_ts,
                 "lease_expires_at": None,
             },
         )
@@ -392,6 +404,7 @@ class JobStore:
                 "progress": 0.0,
                 "started_at": None,
                 "started_ts": None,
+                "wait_s": None,
                 "lease_expires_at": None,
             },
         )
@@ -430,6 +443,8 @@ class JobStore:
                 error=f"the worker running this job stopped responding {max_attempts} "
                 "time(s); giving up",
                 finished_at=now,
+                run_s=now.timestamp() - jobs.c.started_ts,
+                total_s=now.timestamp() - jobs.c.created_ts,
                 lease_expires_at=None,
             )
         )
@@ -442,6 +457,7 @@ class JobStore:
                 progress=0.0,
                 started_at=None,
                 started_ts=None,
+                wait_s=None,
                 lease_expires_at=None,
             )
         )
@@ -486,31 +502,31 @@ class JobStore:
 
     def stats(self) -> dict[str, Any]:
         """Numbers for ``/metrics``: ``queue_depth``, ``states`` (count per state),
-        ``workers_alive``, ``oldest_queued_s`` and the run-time histogram of completed
-        jobs (``duration_buckets``: cumulative ``[(le, count)]``, ``duration_sum``,
-        ``duration_count``)."""
+        ``workers_alive``, ``workers_busy``, ``oldest_queued_s`` and three histograms, each
+        ``{label: {"buckets": cumulative [(le, count)], "sum": s, "count": n}}``:
+
+        - ``durations``: submit to end, per finished state (completed, failed, cancelled);
+        - ``run_times``: claim to end on a worker, per state (completed, failed);
+        - ``queue_wait``: submit to the latest start of every started job (label ``""``).
+        """
         now = _now()
-        completed = jobs.c.state == JobState.COMPLETED.value
-        bucket_cols = [
-            sa.func.coalesce(sa.func.sum(sa.case((jobs.c.run_s <= le, 1), else_=0)), 0)
-            for le in DURATION_BUCKETS
-        ]
+        alive_since = now - timedelta(seconds=self.worker_ttl_s)
+        finished = [JobState.COMPLETED.value, JobState.FAILED.value, JobState.CANCELLED.value]
+        started = [JobState.IN_PROGRESS.value, JobState.COMPLETED.value, JobState.FAILED.value]
         with self.engine.connect() as conn:
             counts: dict[str, int] = dict(
                 conn.execute(sa.select(jobs.c.state, sa.func.count()).group_by(jobs.c.state)).all()
             )
-            hist = conn.execute(
-                sa.select(
-                    sa.func.count(),
-                    sa.func.coalesce(sa.func.sum(jobs.c.run_s), 0.0),
-                    *bucket_cols,
-                ).where(completed, jobs.c.run_s.is_not(None))
+            durations = _histograms(conn, jobs.c.total_s, DURATION_BUCKETS, finished, by_state=True)
+            run_times = _histograms(
+                conn, jobs.c.run_s, DURATION_BUCKETS, started[1:], by_state=True
+            )
+            queue_wait = _histograms(conn, jobs.c.wait_s, WAIT_BUCKETS, started, by_state=False)
+            alive, busy = conn.execute(
+                sa.select(sa.func.count(), sa.func.count(workers.c.job_id)).where(
+                    workers.c.last_seen >= alive_since
+                )
             ).one()
-            alive = conn.execute(
-                sa.select(sa.func.count())
-                .select_from(workers)
-                .where(workers.c.last_seen >= now - timedelta(seconds=self.worker_ttl_s))
-            ).scalar_one()
             oldest = conn.execute(
                 sa.select(jobs.c.created_at)
                 .where(jobs.c.state == JobState.IN_QUEUE.value)
@@ -522,12 +538,11 @@ class JobStore:
             "queue_depth": states[JobState.IN_QUEUE.value],
             "states": states,
             "workers_alive": int(alive),
+            "workers_busy": int(busy),
             "oldest_queued_s": 0.0 if oldest is None else (now - oldest).total_seconds(),
-            "duration_buckets": [
-                (le, int(n)) for le, n in zip(DURATION_BUCKETS, hist[2:], strict=True)
-            ],
-            "duration_sum": float(hist[1]),
-            "duration_count": int(hist[0]),
+            "durations": durations,
+            "run_times": run_times,
+            "queue_wait": queue_wait,
         }
 
     def purge_before(self, before: datetime) -> list[Job]:
@@ -574,6 +589,36 @@ def _status_statement(exact_positions: int) -> sa.Select[Any]:
         sa.case((queued, count), else_=None).label("ahead"),
         sa.case((queued, head), else_=None).label("head"),
     ).where(jobs.c.id == sa.bindparam("job_id"))
+
+
+def _histograms(
+    conn: sa.Connection,
+    column: sa.ColumnElement[Any],
+    bounds: tuple[float, ...],
+    states: list[str],
+    *,
+    by_state: bool,
+) -> dict[str, dict[str, Any]]:
+    """Cumulative histograms of ``column`` over jobs in ``states``, one aggregate query:
+    per state (every state present, empty ones too) or, with ``by_state=False``, under ``""``."""
+    cols = [sa.func.coalesce(sa.func.sum(sa.case((column <= le, 1), else_=0)), 0) for le in bounds]
+    aggregates = [sa.func.count(), sa.func.coalesce(sa.func.sum(column), 0.0), *cols]
+    where = (jobs.c.state.in_(states), column.is_not(None))
+    if by_state:
+        stmt = sa.select(jobs.c.state, *aggregates).where(*where).group_by(jobs.c.state)
+    else:
+        stmt = sa.select(sa.literal_column("''"), *aggregates).where(*where)
+    labels = states if by_state else [""]
+    found = {
+        label: {"buckets": [(le, 0) for le in bounds], "sum": 0.0, "count": 0} for label in labels
+    }
+    for row in conn.execute(stmt):
+        found[row[0]] = {
+            "buckets": [(le, int(n)) for le, n in zip(bounds, row[3:], strict=True)],
+            "sum": float(row[2]),
+            "count": int(row[1]),
+        }
+    return found
 
 
 @contextmanager

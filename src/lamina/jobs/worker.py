@@ -175,6 +175,19 @@ class Worker:
     def process(self, job: Job, stop: threading.Event) -> None:
         """Run a claimed job to its end: completed, failed, or released back to the queue."""
         log.info("worker %s: job %s (attempt %d)", self.id, job.id, job.attempts)
+        self._seen(job.id)  # busy from now on in /metrics
+        try:
+            self._process(job, stop)
+        finally:
+            self._seen(None)
+
+    def _seen(self, job_id: str | None) -> None:
+        try:
+            self.store.worker_seen(self.id, job_id=job_id)
+        except Exception:  # monitoring only; the lease heartbeat matters more
+            log.exception("worker %s: could not record its job", self.id)
+
+    def _process(self, job: Job, stop: threading.Event) -> None:
         abandoned = threading.Event()
         outcome = _Outcome()
         last_progress = [0.0, time.monotonic()]  # value, when last sent

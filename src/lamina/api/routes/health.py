@@ -19,5 +19,6 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/metrics")
 def metrics(service: ServiceDep, caller: CallerDep) -> Response:
-    """Queue depth, jobs by state, live workers and job durations."""
+    """Queue depth, jobs by state, live and busy workers, job durations by final state,
+    run times and queue waits (see :mod:`lamina.api.metrics`)."""
     return Response(render_metrics(service.store.stats), media_type=CONTENT_TYPE_LATEST)
