@@ -1,11 +1,14 @@
 """API overheads, each next to a baseline measured in the same run.
 
 Usage: ``.venv/bin/python -m bench.api [--requests 3000] [--concurrency 16]
-[--sizes 100,1000,10000] [--pickups 20]``. Starts real ``lamina serve`` processes on
-loopback ports (own temporary data dirs) and prints Markdown tables:
+[--sizes 100,1000,10000] [--pickups 20] [--pg postgresql://...]``. Starts real ``lamina
+serve`` (and ``lamina worker``) processes on loopback ports (own temporary data dirs, a
+throw-away PostgreSQL database) and prints Markdown tables:
 
 1. submit -> ``in_progress`` on an idle queue (one classic worker), next to the submit
-   round trip alone;
+   round trip alone: a ``lamina serve`` pool worker (woken by the API through a pipe), a
+   stand-alone ``lamina worker`` on PostgreSQL (woken by ``NOTIFY``), and, as the baseline,
+   a stand-alone ``lamina worker`` on SQLite (nothing wakes it: it polls every 0.5 s);
 2. status throughput and latency under a concurrent load generator (bounded in requests
    and time), next to ``/healthz`` (the floor: no auth, no database);
 3. submit, status and ``queue_position`` latency with 100 / 1,000 / 10,000 queued jobs
@@ -26,6 +29,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -44,32 +50,40 @@ class Served:
     key: str
     data_dir: Path
     process: subprocess.Popen[bytes]
+    worker: subprocess.Popen[bytes] | None = None
 
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.key}"}
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
+        for process in (self.worker, self.process):
+            if process is not None and process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
 
 
-def start(data_dir: Path, workers: int) -> Served:
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LAMINA_")}
+    env["LAMINA_RATE_LIMIT_PER_MINUTE"] = "0"
+    return env
+
+
+def start(data_dir: Path, workers: int, database_url: str | None = None) -> Served:
     """``lamina serve`` with rate limiting off; waits for ``/healthz``."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LAMINA_")}
-    env["LAMINA_RATE_LIMIT_PER_MINUTE"] = "0"
+    env = _env()
     log = data_dir / "serve.log"
     data_dir.mkdir(parents=True, exist_ok=True)
+    db = ("--database-url", database_url) if database_url else ()
     with log.open("wb") as out:
         process = subprocess.Popen(
             [
-                *(sys.executable, "-m", "lamina.cli", "serve", "--port", str(port)),
+                *(sys.executable, "-m", "lamina.cli", "serve", "--port", str(port), *db),
                 *("--data-dir", str(data_dir), "--workers", str(workers), "--engine", "classic"),
             ],
             cwd=REPO,
@@ -92,6 +106,23 @@ def start(data_dir: Path, workers: int) -> Served:
     if found is None:
         raise RuntimeError(log.read_text())
     return Served(url, found.group(1), data_dir, process)
+
+
+def add_worker(srv: Served, database_url: str | None = None) -> None:
+    """A stand-alone ``lamina worker`` on the server's store (not woken by its API)."""
+    db = ("--database-url", database_url) if database_url else ()
+    with (srv.data_dir / "worker.log").open("wb") as out:
+        srv.worker = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "lamina.cli", "worker", *db),
+                *("--data-dir", str(srv.data_dir), "--engine", "classic"),
+            ],
+            cwd=REPO,
+            env=_env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def tiny_image_uri() -> str:
@@ -174,6 +205,21 @@ async def load(
     return len(latencies) / elapsed, latencies
 
 
+@contextmanager
+def pg_database(server: str) -> Iterator[str]:
+    """A throw-away PostgreSQL database on ``server``."""
+    import psycopg
+
+    name = f"lamina_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{server}/{name}"
+    finally:
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def fill_queue(srv: Served, target: int) -> None:
     """Queue jobs through the store directly up to ``target`` (HTTP would take minutes)."""
     from lamina.jobs.keys import KeyStore
@@ -224,23 +270,35 @@ def main() -> None:
     parser.add_argument("--concurrency", default="4,16", help="connections, comma-separated")
     parser.add_argument("--pickups", type=int, default=20)
     parser.add_argument("--sizes", default="100,1000,10000")
+    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
 
-    with tempfile.TemporaryDirectory(prefix="lamina-bench-api-") as tmp:
-        worker_srv = start(Path(tmp) / "worker", workers=1)
-        try:
-            time.sleep(3.0)  # let the worker import its engine
-            to_running, round_trips = pickup(worker_srv, args.pickups)
-        finally:
-            worker_srv.stop()
-        print("\n### submit -> in_progress (idle queue, 1 classic worker)\n")
-        print("| measure | p50 ms | p90 ms |")
-        print("|---|---:|---:|")
-        print(
-            f"| submit round trip (baseline) | {ms(round_trips):.1f} | {ms(round_trips, 0.9):.1f} |"
+    with tempfile.TemporaryDirectory(prefix="lamina-bench-api-") as tmp, pg_database(args.pg) as pg:
+        setups = (
+            ("`lamina serve` pool worker, SQLite (woken through a pipe)", "pool", None),
+            ("stand-alone `lamina worker`, PostgreSQL (woken by NOTIFY)", "pg", pg),
+            ("stand-alone `lamina worker`, SQLite (polls every 0.5 s: baseline)", "poll", None),
         )
-        print(f"| submit -> in_progress | {ms(to_running):.1f} | {ms(to_running, 0.9):.1f} |")
+        rows = []
+        for label, name, database_url in setups:
+            pooled = name == "pool"
+            srv = start(Path(tmp) / name, workers=1 if pooled else 0, database_url=database_url)
+            try:
+                if not pooled:
+                    add_worker(srv, database_url)
+                time.sleep(3.0)  # let the worker import its engine and go idle
+                rows.append((label, *pickup(srv, args.pickups)))
+            finally:
+                srv.stop()
+        print("\n### submit -> in_progress (idle queue, 1 classic worker)\n")
+        print("| worker | submit round trip p50 ms | submit -> in_progress p50 ms | p90 ms |")
+        print("|---|---:|---:|---:|")
+        for label, to_running, round_trips in rows:
+            print(
+                f"| {label} | {ms(round_trips):.1f} | {ms(to_running):.1f} | "
+                f"{ms(to_running, 0.9):.1f} |"
+            )
 
         srv = start(Path(tmp) / "api", workers=0)
         try:
