@@ -39,6 +39,7 @@ RGBA = NDArray[np.uint8]
 Method = Callable[[RGBA, int], list[RGBA]]
 BASELINES = ("single", "kmeans")
 DEFAULT_OUT = Path("docs/benchmarks/quality.md")
+_OWN = ("synth", "layerd_eval", "baselines", "quality")
 
 
 @dataclass
@@ -239,7 +240,7 @@ def _ratios(means: dict[str, list[EditScores]]) -> list[str]:
 
 def _git_revision() -> str:
     """``HEAD``'s short hash, flagged when the code that shapes the scores differs from it."""
-    paths = ("src/lamina/engines", "src/lamina/imaging", "bench")
+    paths = ("src/lamina/engines", "src/lamina/imaging", *(f"bench/{f}.py" for f in _OWN))
     try:
         head = _git("rev-parse", "--short", "HEAD")
         dirty = _git("status", "--porcelain", "--untracked-files=no", "--", *paths)
