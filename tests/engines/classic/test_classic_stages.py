@@ -8,7 +8,7 @@ import pytest
 from numpy.typing import NDArray
 
 from lamina.engines.classic.analyse import plan_layers, translucency
-from lamina.engines.classic.exact import reconstruct_exactly
+from lamina.engines.classic.exact import bleed, reconstruct_exactly
 from lamina.engines.classic.fill import fit_smooth, inpaint
 from lamina.engines.classic.group import group_elements
 from lamina.engines.classic.matting import local_colour, unblend_alpha
@@ -246,3 +246,14 @@ def test_plan_has_one_layer_per_request_and_opaque_background() -> None:
     assert [p.kind for p in plans] == ["background", "shape", "empty", "empty"]
     assert plans[0].amodal.all()
     assert plans[1].amodal[10:22, 10:22].all() and not plans[1].amodal[:8].any()
+
+
+def test_bleed_gives_transparent_pixels_the_nearest_visible_colour() -> None:
+    rgb = np.zeros((6, 8, 3), np.uint8)
+    alpha = np.zeros((6, 8), np.uint8)
+    rgb[1, 1], alpha[1, 1] = (200, 10, 10), 255
+    rgb[4, 6], alpha[4, 6] = (10, 10, 200), 128
+    out = bleed(rgb, alpha)
+    assert (out[0, 0] == (200, 10, 10)).all() and (out[5, 7] == (10, 10, 200)).all()
+    assert (out[alpha > 0] == rgb[alpha > 0]).all()
+    assert not bleed(rgb, np.zeros((6, 8), np.uint8)).any()

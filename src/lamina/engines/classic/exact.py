@@ -11,6 +11,7 @@ only for inputs with transparency), the top layer takes the pixel alone.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from numpy.typing import NDArray
 
@@ -106,8 +107,25 @@ def reconstruct_exactly(
             1.0 - a_k[..., None]
         )
         acc = a_k + acc * (1.0 - a_k)
-    out = []
-    for plane_c, plane_a in zip(col, alp, strict=True):
-        plane_c[plane_a == 0] = 0
-        out.append(np.dstack([plane_c, plane_a]))
+    return [np.dstack([bleed(c, a), a]) for c, a in zip(col, alp, strict=True)]
+
+
+def bleed(rgb: NDArray[np.uint8], alpha: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """Colour of fully transparent pixels = colour of the nearest visible pixel.
+
+    Invisible in the composite, but editors that resample or feather straight
+    alpha then blend with the layer's own colour instead of black (no dark
+    fringes). A layer with no visible pixel stays black.
+    """
+    clear = alpha == 0
+    if not clear.any() or clear.all():
+        out = rgb.copy()
+        out[clear] = 0
+        return out
+    _, labels = cv2.distanceTransformWithLabels(
+        clear.astype(np.uint8), cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL
+    )
+    ys, xs = np.nonzero(~clear)
+    out = rgb.copy()
+    out[clear] = rgb[ys, xs][labels[clear] - 1]
     return out
