@@ -68,7 +68,8 @@ def background_regions(
 
     A patterned background (stripes) touches the border in many regions of a
     few colours; every colour holding at least 30% of the border belongs to the
-    background, and so does any region of a background colour.
+    background, and when the background has at most three colours, so does any
+    region of one of them.
     """
     border = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
     border = border[border >= 0]
@@ -83,9 +84,21 @@ def background_regions(
     cluster_share = (share[touching][None, :] * (dist < 12.0)).sum(axis=1)
     out[touching[cluster_share >= 0.3]] = True
     bg_colours = colours[out]
-    near = np.sqrt(((colours[:, None] - bg_colours[None, :]) ** 2).sum(axis=2)).min(axis=1)
-    out |= near < 8.0
+    if _colour_clusters(bg_colours, 12.0) <= 3:
+        # A pattern of a few colours; a photo backdrop has many and is left alone.
+        near = np.sqrt(((colours[:, None] - bg_colours[None, :]) ** 2).sum(axis=2)).min(axis=1)
+        out |= near < 8.0
     return out
+
+
+def _colour_clusters(colours: NDArray[np.float32], radius: float) -> int:
+    """Number of greedy clusters of ``colours`` (``n x 3`` Lab) of the given radius."""
+    left = colours
+    count = 0
+    while left.shape[0]:
+        count += 1
+        left = left[np.linalg.norm(left - left[0], axis=1) >= radius]
+    return count
 
 
 def find_elements(lab: FloatImage, valid: Mask) -> Elements:
