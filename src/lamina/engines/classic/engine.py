@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import cast, get_args
 
 import cv2
 import numpy as np
@@ -13,7 +14,7 @@ from lamina.engines.base import ProgressCallback
 from lamina.engines.classic.analyse import plan_layers
 from lamina.engines.classic.exact import reconstruct_exactly
 from lamina.engines.classic.render import render_layers
-from lamina.types import DecomposeParams, Layer, LayerStack, alpha_bbox
+from lamina.types import DecomposeParams, Layer, LayerKind, LayerStack, alpha_bbox
 
 WORK_SIZE = 512
 """Long side of the working copy on which segmentation and ordering run."""
@@ -136,10 +137,14 @@ def _lap(start: float) -> float:
 
 
 def _layer(rgba: NDArray[np.uint8], kind: str) -> Layer:
+    """A :class:`Layer` of the planned ``kind``, or an empty one when nothing shows."""
     bbox = alpha_bbox(rgba[..., 3])
     if bbox is None:
         return Layer(rgba=rgba, name="empty", kind="empty", bbox=None, empty=True)
-    return Layer(rgba=rgba, name=kind, kind=kind if kind != "empty" else "element", bbox=bbox)  # type: ignore[arg-type]
+    known: LayerKind = cast(LayerKind, kind) if kind in get_args(LayerKind) else "element"
+    if known == "empty":
+        known = "element"
+    return Layer(rgba=rgba, name=kind, kind=known, bbox=bbox)
 
 
 def _named(layers: list[Layer]) -> list[Layer]:
