@@ -7,7 +7,8 @@ Measures, on each backend:
 2. full worker throughput: the same process counts running the real :class:`Worker` path
    (input read, pipeline, layer encoding, ZIP/PSD/PPTX exports, storage, lease thread) with a
    no-op engine on a 16x16 image; its 1-process median gives the per-job overhead;
-3. status latency: ``get`` + ``queue_position`` of the last queued job with 100, 1,000,
+3. status latency: ``status`` (one query), and ``get`` + ``queue_position`` (the two calls it
+   replaced) of the last queued job with 100, 1,000,
    10,000 and 100,000 jobs queued, beside a baseline position query that counts on the
    unindexed ``created_at`` (what the ``(state, seq)`` index saves).
 
@@ -15,6 +16,7 @@ Run from the repository root (``-m`` keeps ``bench/`` off ``sys.path``, so this 
 shadow the standard ``queue`` module)::
 
     .venv/bin/python -m bench.queue --out docs/benchmarks/queue.md
+    .venv/bin/python -m bench.queue --status-only    # just table 3
 
 PostgreSQL: a throw-away database on ``--pg`` (default ``postgresql://postgres@127.0.0.1``).
 """
@@ -179,8 +181,10 @@ def throughput(
 
 
 def status_latency(store: JobStore, size: int, repeats: int) -> tuple[float, ...]:
-    """Median ms of ``get``, ``queue_position`` and two baselines for the last queued job:
-    a full count on the ``(state, seq)`` index and a count on the unindexed ``created_at``."""
+    """Median ms of ``status`` (one query: state, progress, position), of ``get`` and
+    ``queue_position`` (the two calls it replaces), and two baselines for the last queued
+    job: a full count on the ``(state, seq)`` index and a count on the unindexed
+    ``created_at``."""
     reset(store)
     bulk_submit(store, size)
     with store.engine.connect() as conn:
@@ -215,7 +219,9 @@ def status_latency(store: JobStore, size: int, repeats: int) -> tuple[float, ...
             return conn.execute(stmt).scalar()
 
     assert store.queue_position(job) == size - 1  # no holes here: the estimate is exact
+    assert store.status(last_id).queue_position == size - 1
     return (
+        timed(lambda: store.status(last_id)),
         timed(lambda: store.get(last_id)),
         timed(lambda: store.queue_position(job)),
         timed(lambda: scalar(full_count)),
@@ -234,6 +240,9 @@ def main() -> None:
     parser.add_argument("--worker-jobs", type=int, default=120)
     parser.add_argument("--runs", type=int, default=3, help="repeats per figure (median)")
     parser.add_argument("--out", type=Path, default=None, help="write a Markdown report here")
+    parser.add_argument(
+        "--status-only", action="store_true", help="only the status latency table (minutes less)"
+    )
     args = parser.parse_args()
 
     lines: list[str] = []
@@ -252,17 +261,18 @@ def main() -> None:
             "inputs/bench.png", encode_image(np.full((16, 16, 4), 128, np.uint8)), "image/png"
         )
 
-        lines += [
-            f"queue only: claim + complete, {args.queue_jobs} jobs; full worker: no-op engine, "
-            f"16x16 image, 2 layers, all exports, {args.worker_jobs} jobs; median of "
-            f"{args.runs} runs",
-            "",
-            "| processes | queue SQLite (jobs/s) | queue PostgreSQL (jobs/s) | PG / SQLite "
-            "| worker SQLite (jobs/s) | worker PostgreSQL (jobs/s) |",
-            "|---:|---:|---:|---:|---:|---:|",
-        ]
+        if not args.status_only:
+            lines += [
+                f"queue only: claim + complete, {args.queue_jobs} jobs; full worker: no-op "
+                f"engine, 16x16 image, 2 layers, all exports, {args.worker_jobs} jobs; median "
+                f"of {args.runs} runs",
+                "",
+                "| processes | queue SQLite (jobs/s) | queue PostgreSQL (jobs/s) | PG / SQLite "
+                "| worker SQLite (jobs/s) | worker PostgreSQL (jobs/s) |",
+                "|---:|---:|---:|---:|---:|---:|",
+            ]
         per_job: dict[str, float] = {}
-        for n in PROCESS_COUNTS:
+        for n in () if args.status_only else PROCESS_COUNTS:
 
             def queue_rate(s: JobStore, n: int = n) -> float:
                 return throughput(s, args.queue_jobs, n, _queue_only)
@@ -284,18 +294,23 @@ def main() -> None:
                 f"{w['PostgreSQL']:.1f} |"
             )
             print(lines[-1], flush=True)
+        if per_job:
+            lines += [
+                "",
+                f"per-job overhead of the full worker path, 1 process (no-op engine): "
+                f"SQLite {per_job['SQLite']:.1f} ms, PostgreSQL {per_job['PostgreSQL']:.1f} ms",
+            ]
         lines += [
             "",
-            f"per-job overhead of the full worker path, 1 process (no-op engine): "
-            f"SQLite {per_job['SQLite']:.1f} ms, PostgreSQL {per_job['PostgreSQL']:.1f} ms",
+            "status latency for the LAST queued job (median of 200 calls, ms): `status` (one "
+            "query: state, progress and position), the `get` and `queue_position` (bounded "
+            "index count + seq distance) it replaces, and two baselines: a full count on the "
+            "(state, seq) index, and a count on unindexed `created_at`",
             "",
-            "status latency for the LAST queued job (median of 200 calls, ms): `get`, "
-            "`queue_position` (bounded index count + seq distance), and two baselines: a full "
-            "count on the (state, seq) index, and a count on unindexed `created_at`",
-            "",
-            "| queued jobs | get SQLite | position SQLite | full count SQLite | unindexed SQLite "
-            "| get PG | position PG | full count PG | unindexed PG |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| queued jobs | status SQLite | get SQLite | position SQLite | full count SQLite "
+            "| unindexed SQLite | status PG | get PG | position PG | full count PG "
+            "| unindexed PG |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for size in QUEUE_SIZES:
             lat = {name: status_latency(s, size, 200) for name, s in stores.items()}
