@@ -130,6 +130,19 @@ def test_status_reads_state_progress_and_position_in_one_query(store: JobStore) 
     assert store.local_reads is (store.dialect == "sqlite")
 
 
+def test_status_from_many_threads_at_once(store: JobStore) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs_ = [submit(store) for _ in range(5)]
+
+    def poll(i: int) -> int:
+        return sum(store.status(jobs_[i % 5].id).queue_position for _ in range(20))
+
+    with ThreadPoolExecutor(max_workers=48) as pool:
+        totals = list(pool.map(poll, range(48)))
+    assert totals == [20 * (i % 5) for i in range(48)]
+
+
 def test_cancel_only_wins_while_queued(store: JobStore) -> None:
     a, b = submit(store), submit(store)
     job, outcome = store.cancel(a.id, owner="key_a")

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import psycopg
 import pytest
+import sqlalchemy as sa
 from tests.jobs.conftest import _clean
 from tests.jobs.fast_engine import FastEngine
 from tests.jobs.procs import wait_until, worker_env
@@ -125,6 +126,38 @@ def test_an_idle_postgresql_worker_is_woken_by_a_submit(
         for seed in range(3):  # each time the worker has gone back to sleep
             job_id = _queue(store, storage, seed)
             wait_until(lambda j=job_id: store.get(j).state is JobState.COMPLETED, 60, "a wake-up")
+    finally:
+        _stop(worker, stop, thread)
+        store.dispose()
+
+
+def test_the_listener_reconnects_after_its_connection_is_killed(
+    pg_empty: str, storage: LocalStorage, tmp_path: Path
+) -> None:
+    store = JobStore(pg_empty)
+    settings = Settings(data_dir=tmp_path, database_url=pg_empty)
+    worker = Worker(store, storage, FastEngine, settings, poll_s=NEVER_S)  # type: ignore[arg-type]
+    stop, thread = _run(worker)
+
+    def listeners() -> list[int]:
+        with store.engine.begin() as conn:
+            return list(
+                conn.execute(
+                    sa.text(
+                        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND query LIKE 'LISTEN%' AND state = 'idle'"
+                    )
+                ).scalars()
+            )
+
+    try:
+        wait_until(lambda: len(listeners()) == 1, 30, "the listener to listen")
+        (first,) = listeners()
+        with store.engine.begin() as conn:  # as a database restart or a network cut would
+            conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+        wait_until(lambda: len(set(listeners()) - {first}) == 1, 30, "a new listener")
+        job_id = _queue(store, storage, 7)
+        wait_until(lambda: store.get(job_id).state is JobState.COMPLETED, 60, "a wake-up")
     finally:
         _stop(worker, stop, thread)
         store.dispose()

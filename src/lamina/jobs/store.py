@@ -35,6 +35,7 @@ WAIT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60
 """Upper bounds (seconds) of the queue-wait histogram: pick-up is milliseconds when idle."""
 MAX_ERROR_CHARS = 2000
 _ADVISORY_LOCK_KEY = 0x6C616D696E61  # "lamina"
+_READER_THREADS = 128
 NOTIFY_CHANNEL = "lamina_jobs"
 """PostgreSQL ``NOTIFY`` channel: a job became claimable (see :mod:`lamina.jobs.wakeup`)."""
 
@@ -117,10 +118,13 @@ class JobStore:
                 self.url, connect_args={"check_same_thread": False, "timeout": 30.0}
             )
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
-            # status polls read on a connection of their own thread: never a pool wait
+            # status polls read on a connection of their own thread: never a pool wait (the
+            # pool closes connections beyond pool_size threads, so it is far above the
+            # thread pool's 40 and the event loop's one)
             self._reader: Engine = sa.create_engine(
                 self.url,
                 poolclass=sa.pool.SingletonThreadPool,
+                pool_size=_READER_THREADS,
                 connect_args={"check_same_thread": False, "timeout": 30.0},
             )
             sa.event.listen(self._reader, "connect", _sqlite_pragmas)
