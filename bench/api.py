@@ -10,7 +10,8 @@ throw-away PostgreSQL database) and prints Markdown tables:
    stand-alone ``lamina worker`` on PostgreSQL (woken by ``NOTIFY``), and, as the baseline,
    a stand-alone ``lamina worker`` on SQLite (nothing wakes it: it polls every 0.5 s);
 2. status throughput and latency under a concurrent load generator (bounded in requests
-   and time), next to ``/healthz`` (the floor: no auth, no database);
+   and time), next to ``/healthz`` (the floor: no auth, no database), on the SQLite store
+   (read on the event loop) and on a PostgreSQL store (read in the thread pool);
 3. submit, status and ``queue_position`` latency with 100 / 1,000 / 10,000 queued jobs
    (no workers), as ratios to the smallest queue.
 """
@@ -302,22 +303,38 @@ def main() -> None:
 
         srv = start(Path(tmp) / "api", workers=0)
         try:
-            rid = httpx.post(
-                srv.url + SUBMIT, json={"image_url": tiny_image_uri()}, headers=srv.auth()
-            ).json()["request_id"]
-            print(f"\n### throughput ({args.requests} requests per row)\n")
-            print("| endpoint | connections | req/s | p50 ms | p99 ms |")
-            print("|---|---:|---:|---:|---:|")
-            for conns in (int(c) for c in args.concurrency.split(",")):
-                for name, url, headers in (
-                    ("/healthz (floor)", srv.url + "/healthz", {}),
-                    ("status", f"{srv.url}/v1/requests/{rid}/status", srv.auth()),
-                ):
-                    rate, lat = asyncio.run(load(url, headers, args.requests, conns))
-                    print(
-                        f"| {name} | {conns} | {rate:.0f} | {ms(lat):.1f} | {ms(lat, 0.99):.1f} |"
-                    )
-
+            with pg_database(args.pg) as pg_api:
+                pg_srv = start(Path(tmp) / "api-pg", workers=0, database_url=pg_api)
+                try:
+                    targets = []
+                    for label, served in (("", srv), (", PostgreSQL store", pg_srv)):
+                        rid = httpx.post(
+                            served.url + SUBMIT,
+                            json={"image_url": tiny_image_uri()},
+                            headers=served.auth(),
+                        ).json()["request_id"]
+                        targets.append((label, served, rid))
+                    print(f"\n### throughput ({args.requests} requests per row)\n")
+                    print("| endpoint | connections | req/s | p50 ms | p99 ms |")
+                    print("|---|---:|---:|---:|---:|")
+                    for conns in (int(c) for c in args.concurrency.split(",")):
+                        cases = [("/healthz (floor)", srv.url + "/healthz", {})]
+                        cases += [
+                            (
+                                f"status{label}",
+                                f"{served.url}/v1/requests/{rid}/status",
+                                served.auth(),
+                            )
+                            for label, served, rid in targets
+                        ]
+                        for name, url, headers in cases:
+                            rate, lat = asyncio.run(load(url, headers, args.requests, conns))
+                            print(
+                                f"| {name} | {conns} | {rate:.0f} | {ms(lat):.1f} | "
+                                f"{ms(lat, 0.99):.1f} |"
+                            )
+                finally:
+                    pg_srv.stop()
             rows = scaling(srv, sizes)
             print("\n### latency against queue size (median of 50, no workers)\n")
             print(

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from tests.api.conftest import Env, data_uri, make_env, png
+from tests.jobs.pg import temporary_database
 
 from lamina.api.app import create_app
 from lamina.api.errors import answer_for
@@ -107,3 +108,23 @@ def test_a_bug_becomes_500001_without_leaking_details() -> None:
     status, body, _ = answer_for(RuntimeError("secret internals at /srv/x"))
     assert status == 500 and body["error_code"] == 500001
     assert "secret" not in body["error_message"]
+
+
+def test_status_on_a_postgresql_store_reads_in_the_thread_pool(tmp_path: Path) -> None:
+    with temporary_database() as url:
+        env = make_env(tmp_path, database_url=url)
+        assert not env.store.local_reads
+        auth = {"Authorization": f"Bearer {env.secret}"}
+        with TestClient(create_app(env.settings, service=env.service)) as client:
+            ids = [
+                client.post(SUBMIT, json={"image_url": data_uri(png())}, headers=auth).json()[
+                    "request_id"
+                ]
+                for _ in range(2)
+            ]
+            answers = [client.get(f"/v1/requests/{i}/status", headers=auth).json() for i in ids]
+            missing = client.get(f"/v1/requests/{'0' * 32}/status", headers=auth)
+        env.store.dispose()
+    assert [a["queue_position"] for a in answers] == [0, 1]
+    assert {a["status"] for a in answers} == {"in_queue"}
+    assert (missing.status_code, missing.json()["error_code"]) == (404, 404001)
