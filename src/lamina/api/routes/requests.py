@@ -13,8 +13,8 @@ from lamina.api.schemas import CancelResponse, ResultResponse, StatusResponse
 
 _NETWORK_READS = anyio.CapacityLimiter(4)
 """Concurrent status reads of a networked store (PostgreSQL). More threads only queue on
-the GIL and the connection pool: with 16 connections, p99 was 75-100 ms unlimited and 17 ms
-with 4, at the same ~1,300 req/s (bench/api.py)."""
+the GIL and the connection pool: with 16 connections, p99 was 84 ms unlimited and 19 ms
+with 4, at the same ~1,350 req/s (bench/api.py, docs/benchmarks/api.md)."""
 
 router = APIRouter(prefix="/v1/requests", tags=["requests"])
 
