@@ -189,6 +189,9 @@ class WorkerPool:
     child_envs: list[dict[str, str]]
     max_jobs: int | None = None
     max_backoff_s: float = 30.0
+    wake_pipes: bool = False
+    """Give each child a pipe that :meth:`wake` writes to (``lamina serve``: the API is in
+    this process). Without, children rely on PostgreSQL ``NOTIFY`` or polling."""
     children: list[_Child] = field(default_factory=list)
     _stopping: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -198,6 +201,7 @@ class WorkerPool:
         """Start every child and the supervisor."""
         base = settings_env(self.settings)
         base[PARENT_PID_ENV] = str(os.getpid())
+        base.pop(WAKE_FD_ENV, None)  # only a pipe of this pool, never an inherited number
         self.children = [_Child(env={**base, **extra}) for extra in self.child_envs]
         with self._lock:
             for child in self.children:
@@ -210,6 +214,10 @@ class WorkerPool:
         command = [sys.executable, "-m", "lamina.cli", "worker"]
         if self.max_jobs is not None:
             command += ["--max-jobs", str(self.max_jobs)]
+        if not self.wake_pipes:
+            child.process = subprocess.Popen(command, env=child.env)
+            log.info("worker pool: started worker pid %d", child.process.pid)
+            return
         read_fd, write_fd = os.pipe()
         os.set_blocking(write_fd, False)
         try:
@@ -313,8 +321,9 @@ class WorkerPool:
 def spawn_worker_processes(
     settings: Settings, n: int, *, max_jobs: int | None = None
 ) -> WorkerPool:
-    """Start ``n`` supervised worker processes (``lamina serve --workers n``)."""
-    return WorkerPool(settings, [{} for _ in range(n)], max_jobs=max_jobs).start()
+    """Start ``n`` supervised worker processes (``lamina serve --workers n``) that
+    :meth:`WorkerPool.wake` wakes."""
+    return WorkerPool(settings, [{} for _ in range(n)], max_jobs=max_jobs, wake_pipes=True).start()
 
 
 def run_workers(settings: Settings, gpus: str | None = None, max_jobs: int | None = None) -> int:
