@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
@@ -18,7 +19,7 @@ from scipy import ndimage
 from lamina.engines.classic.fill import SmoothModel, fit_smooth, inpaint, normalised_coords
 from lamina.engines.classic.group import group_elements
 from lamina.engines.classic.order import amodal_mask, below_edges, crop, extent_overlaps, padded_box
-from lamina.engines.classic.segment import adjacency, region_means, segment, to_lab
+from lamina.engines.classic.segment import adjacency, region_means, roughness, segment, to_lab
 from lamina.engines.classic.text import group_glyphs
 
 Mask = NDArray[np.bool_]
@@ -174,7 +175,53 @@ def find_elements(lab: FloatImage, valid: Mask) -> Elements:
             kinds.append("text")
         else:
             kinds.append("panel" if el_areas[e] > 0.15 * h * w else "shape")
-    return Elements(labels, kinds, el_areas, el_boxes, el_colours)
+    elements = Elements(labels, kinds, el_areas, el_boxes, el_colours)
+    return _photo_content_to_background(elements, lab)
+
+
+PHOTO_SPREAD = 20.0
+"""Lab spread (RMS, after a 4-pixel blur) above which a grainy background is a photo."""
+
+
+def _photo_content_to_background(el: Elements, lab: FloatImage) -> Elements:
+    """Give a photo background back the objects it shows, keeping the elements laid on it.
+
+    Designed elements (shapes, cards) are noise-free, while the objects of a
+    photo carry its grain: grainy pixels of a flat-kind element go back to a
+    photo background (a region that leaked into the photo, or an object of the
+    photo), and so does the whole element when little of it is left. A grainy
+    flat backdrop (small colour spread) is not a photo and keeps its elements.
+    """
+    background = el.labels == 0
+    core = background & ~ndimage.binary_dilation(~background, iterations=2)
+    if core.sum() < 64:
+        return el
+    rough = roughness(lab)
+    photo = float(np.median(rough[core]))
+    spread = float(np.sqrt(cv2.GaussianBlur(lab, (0, 0), 4.0)[core].var(axis=0).sum()))
+    if photo < 1.0 or spread < PHOTO_SPREAD:
+        return el
+    busy = (rough > 0.5 * photo).astype(np.float32)
+    grainy = cv2.blur(busy, (5, 5), borderType=cv2.BORDER_REFLECT) > 0.6
+    labels = el.labels.copy()
+    for e in range(1, len(el.kinds)):
+        if el.kinds[e] not in ("shape", "panel"):
+            continue
+        mine = labels == e
+        back = mine & grainy
+        if back.sum() > 0.7 * mine.sum():
+            back = mine
+        labels[back] = 0
+    if np.array_equal(labels, el.labels):
+        return el
+    present = np.flatnonzero(np.bincount(labels[labels >= 0], minlength=len(el.kinds)))
+    present = np.union1d(present, [0])
+    new_id = np.zeros(len(el.kinds), np.int32)
+    new_id[present] = np.arange(present.size, dtype=np.int32)
+    labels = np.where(labels >= 0, new_id[np.maximum(labels, 0)], -1).astype(np.int32)
+    colours, areas = region_means(lab, labels, present.size)
+    kinds = [el.kinds[e] for e in present]
+    return Elements(labels, kinds, areas, bounding_boxes(labels, present.size), colours)
 
 
 _COMPLETE_KINDS = ("shape", "panel", "image")
@@ -243,9 +290,30 @@ def plan_layers(
         darkening = shadow_opacity(rgb, owner == 0, background)
         if darkening is not None:
             _attach_shadows(plans, owner, darkening, reach=0.06 * max(h, w))
+    elif opaque and isinstance(background, np.ndarray):
+        _unblend_over_image(rgb, plans, owner, background)
     while len(plans) < num_layers:
         plans.append(LayerPlan("empty", np.zeros((h, w), bool), None))
     return plans
+
+
+def _unblend_over_image(
+    rgb: FloatImage, plans: list[LayerPlan], owner: NDArray[np.int64], background: FloatImage
+) -> None:
+    """Make flat layers over an inpainted photo translucent where the photo shows through.
+
+    The background under such a layer is then unblended from the input
+    (``B = (I - a * P) / (1 - a)``) instead of inpainted: the photo comes back.
+    """
+    for k, plan in enumerate(plans[1:], start=1):
+        if plan.kind not in ("panel", "shape"):
+            continue
+        mine = owner == k
+        plan.tint = translucency_over_image(rgb, mine, owner, background)
+        if plan.tint is not None:
+            colour, opacity = plan.tint
+            under = (rgb[mine] - opacity * colour) / (1.0 - opacity)
+            background[mine] = np.clip(under, 0.0, 1.0)
 
 
 def _core(visible: Mask) -> Mask:
@@ -270,7 +338,20 @@ def translucency(
         return None
     u, v = normalised_coords(ys, xs, visible.shape)
     under = background.evaluate(u, v).astype(np.float64)
-    seen = rgb[ys, xs].astype(np.float64)
+    return unblend_tint(rgb[ys, xs].astype(np.float64), under, tolerance=0.02)
+
+
+def unblend_tint(
+    seen: NDArray[np.float64], under: NDArray[np.float64], *, tolerance: float
+) -> tuple[NDArray[np.float32], float] | None:
+    """``(colour, opacity)`` of one flat colour laid over ``under`` to give ``seen``.
+
+    Both are ``n x 3`` RGB (0..1) of the same pixels. ``I = a * P + (1 - a) * B``
+    is a regression of ``I`` on ``B`` with one slope ``1 - a`` shared by the
+    three channels. ``None`` when ``B`` barely varies (translucency cannot be
+    told from colour), the slope is not that of a translucent fill, the colour
+    falls outside 0..1, or the RMS residual exceeds ``tolerance``.
+    """
     if float(under.std(axis=0).max()) < 0.03:
         return None
     centred_b = under - under.mean(axis=0)
@@ -282,9 +363,29 @@ def translucency(
     residual = float(np.sqrt(np.mean((offset + slope * under - seen) ** 2)))
     opacity = 1.0 - slope
     colour = offset / opacity
-    if residual > 0.02 or colour.min() < -0.05 or colour.max() > 1.05:
+    if residual > tolerance or colour.min() < -0.05 or colour.max() > 1.05:
         return None
     return np.clip(colour, 0.0, 1.0).astype(np.float32), opacity
+
+
+def translucency_over_image(
+    rgb: FloatImage, visible: Mask, owner: NDArray[np.int64], estimate: FloatImage
+) -> tuple[NDArray[np.float32], float] | None:
+    """``(colour, opacity)`` when ``visible`` looks like a flat colour over a photo.
+
+    ``estimate`` is the background inpainted under the element; it is trusted
+    only a few pixels inside the element's outline where the outline borders
+    the background (``owner == 0``): there the photo just outside continues.
+    """
+    if visible.sum() < 256:
+        return None
+    distance, (iy, ix) = ndimage.distance_transform_edt(visible, return_indices=True)
+    ring = visible & (distance >= 2.5) & (distance <= 6.0) & (owner[iy, ix] == 0)
+    if ring.sum() < 64:
+        return None
+    return unblend_tint(
+        rgb[ring].astype(np.float64), estimate[ring].astype(np.float64), tolerance=0.06
+    )
 
 
 SHADE = 0.05
