@@ -134,6 +134,7 @@ def test_a_completed_result_signs_every_stored_key(env: Env) -> None:
             {"index": 0, "name": "background", "kind": "background", "bbox": [0, 0, 8, 8]},
             {"index": 1, "name": "text 1", "kind": "text", "bbox": [1, 1, 4, 3], "empty": False},
         ],
+        "notes": ["classic engine ignores prompt"],
     }
     result = {
         "layers": [f"jobs/{rid}/layer_00.webp", f"jobs/{rid}/layer_01.webp"],
@@ -148,6 +149,7 @@ def test_a_completed_result_signs_every_stored_key(env: Env) -> None:
     answer = env.service.result(env.caller, rid, base_url=BASE)
     assert answer.status == "completed" and answer.engine == "classic"
     assert answer.timings == {"total": 0.5} and answer.seed == 0
+    assert answer.notes == ["classic engine ignores prompt"]
     assert answer.output is not None and answer.output.width == 8
     assert set(answer.output.exports or {}) == {"zip", "json"}
     assert [layer.kind for layer in answer.output.layers or []] == ["background", "text"]

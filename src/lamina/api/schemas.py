@@ -128,6 +128,9 @@ class ResultResponse(_Answer):
     seed: int | None = None
     timings: dict[str, float] | None = None
     parameters: dict[str, Any] | None = None
+    notes: list[str] | None = None
+    """What the user should know about this result, e.g. parameters the engine ignores or
+    an export that could not be made."""
 
 
 class CancelResponse(_Answer):

@@ -416,6 +416,7 @@ class ApiService:
         )
         answer.engine = result.get("engine")
         answer.timings = result.get("timings")
+        answer.notes = list(metadata.get("notes") or [])
 
 
 def _bearer(authorization: str | None) -> tuple[str, str]:
