@@ -212,16 +212,28 @@ def _photo_content_to_background(el: Elements, lab: FloatImage) -> Elements:
         if back.sum() > 0.7 * mine.sum():
             back = mine
         labels[back] = 0
+    kinds = list(el.kinds)
+    # Flat areas the photo swallowed (a shape whose edge leaked into it) become elements.
+    calm = (cv2.blur(busy, (5, 5), borderType=cv2.BORDER_REFLECT) < 0.2) & (labels == 0)
+    parts, count = ndimage.label(calm)
+    h, w = labels.shape
+    sizes = np.bincount(parts.ravel(), minlength=count + 1)
+    for part in np.flatnonzero(sizes >= max(64, 0.002 * h * w)):
+        if part == 0:
+            continue
+        grown = ndimage.binary_dilation(parts == part, iterations=2) & (labels == 0)
+        labels[grown] = len(kinds)
+        kinds.append("panel" if grown.sum() > 0.15 * h * w else "shape")
     if np.array_equal(labels, el.labels):
         return el
-    present = np.flatnonzero(np.bincount(labels[labels >= 0], minlength=len(el.kinds)))
+    present = np.flatnonzero(np.bincount(labels[labels >= 0], minlength=len(kinds)))
     present = np.union1d(present, [0])
-    new_id = np.zeros(len(el.kinds), np.int32)
+    new_id = np.zeros(len(kinds), np.int32)
     new_id[present] = np.arange(present.size, dtype=np.int32)
     labels = np.where(labels >= 0, new_id[np.maximum(labels, 0)], -1).astype(np.int32)
     colours, areas = region_means(lab, labels, present.size)
-    kinds = [el.kinds[e] for e in present]
-    return Elements(labels, kinds, areas, bounding_boxes(labels, present.size), colours)
+    kept = [kinds[e] for e in present]
+    return Elements(labels, kept, areas, bounding_boxes(labels, present.size), colours)
 
 
 _COMPLETE_KINDS = ("shape", "panel", "image")
