@@ -192,7 +192,7 @@ def output_names(paths: Sequence[Path]) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Decompose every input with one engine; report failures and carry on."""
-    from lamina.engines import get_engine
+    from lamina.engines.base import engine_from_settings
     from lamina.types import DecomposeParams
 
     settings = settings_from_args(args)
@@ -213,14 +213,7 @@ def run(args: argparse.Namespace) -> int:
     if not inputs:
         print("lamina: error: no input image found", file=sys.stderr)
         return 2
-    engine = get_engine(
-        settings.engine,
-        model=settings.model,
-        device=settings.device,
-        dtype=settings.dtype,
-        cpu_offload=settings.cpu_offload,
-        resolution=settings.resolution,
-    )
+    engine = engine_from_settings(settings)
     engine.warm_up()
     failed = _decompose_all(
         inputs,

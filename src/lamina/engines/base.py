@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
 
 from lamina.errors import EngineUnavailable
 from lamina.types import DecomposeParams, LayerStack
+
+if TYPE_CHECKING:
+    from lamina.config import Settings
 
 ProgressCallback = Callable[[float], None]
 """Called with a fraction in ``[0, 1]`` as work advances; must be cheap."""
@@ -101,3 +104,15 @@ def get_engine(
         }
     engine: Engine = factory(**options)
     return engine
+
+
+def engine_from_settings(settings: Settings) -> Engine:
+    """:func:`get_engine` for the engine and model options that ``settings`` name."""
+    return get_engine(
+        settings.engine,
+        model=settings.model,
+        device=settings.device,
+        dtype=settings.dtype,
+        cpu_offload=settings.cpu_offload,
+        resolution=settings.resolution,
+    )

@@ -58,7 +58,7 @@ def register_engine_plugins(spec: str | None) -> None:
 
 def run_worker_process(settings: Settings, *, max_jobs: int | None = None) -> int:
     """One worker in this process until SIGTERM/SIGINT (again: release the job at once)."""
-    from lamina.engines.base import get_engine
+    from lamina.engines.base import engine_from_settings
     from lamina.jobs.store import JobStore
     from lamina.jobs.worker import Worker
     from lamina.storage import open_storage
@@ -71,14 +71,7 @@ def run_worker_process(settings: Settings, *, max_jobs: int | None = None) -> in
     storage = open_storage(settings)
 
     def build_engine() -> Engine:
-        return get_engine(
-            settings.engine,
-            model=settings.model,
-            device=settings.device,
-            dtype=settings.dtype,
-            cpu_offload=settings.cpu_offload,
-            resolution=settings.resolution,
-        )
+        return engine_from_settings(settings)
 
     wake_fd = os.environ.get(WAKE_FD_ENV)
     poll = os.environ.get(POLL_ENV)
