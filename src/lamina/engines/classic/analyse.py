@@ -176,54 +176,76 @@ def find_elements(lab: FloatImage, valid: Mask) -> Elements:
         else:
             kinds.append("panel" if el_areas[e] > 0.15 * h * w else "shape")
     elements = Elements(labels, kinds, el_areas, el_boxes, el_colours)
-    return _photo_content_to_background(elements, lab)
+    return _refine_grainy_background(elements, lab)
 
 
 PHOTO_SPREAD = 20.0
 """Lab spread (RMS, after a 4-pixel blur) above which a grainy background is a photo."""
 
 
-def _photo_content_to_background(el: Elements, lab: FloatImage) -> Elements:
-    """Give a photo background back the objects it shows, keeping the elements laid on it.
+BACKDROP_SCALE = 6.0
+"""Median Lab distance (after a 2-pixel blur) from a grainy flat backdrop to its own colour."""
 
-    Designed elements (shapes, cards) are noise-free, while the objects of a
-    photo carry its grain: grainy pixels of a flat-kind element go back to a
-    photo background (a region that leaked into the photo, or an object of the
-    photo), and so does the whole element when little of it is left. A grainy
-    flat backdrop (small colour spread) is not a photo and keeps its elements.
+
+def _refine_grainy_background(el: Elements, lab: FloatImage) -> Elements:
+    """Correct the background of a grainy image, where region growing is least reliable.
+
+    Designed elements (shapes, cards) are noise-free, while a photo carries
+    grain everywhere. Over a photo (large colour spread), grainy pixels of a
+    flat-kind element go back to the background (a region that leaked into
+    the photo, or an object of the photo), the whole element when little of it
+    is left, and flat areas the photo swallowed become elements. Over a grainy
+    backdrop of one colour, areas far from that colour (photo cut-outs as
+    grainy as the backdrop) become elements.
     """
     background = el.labels == 0
     core = background & ~ndimage.binary_dilation(~background, iterations=2)
     if core.sum() < 64:
         return el
     rough = roughness(lab)
-    photo = float(np.median(rough[core]))
-    spread = float(np.sqrt(cv2.GaussianBlur(lab, (0, 0), 4.0)[core].var(axis=0).sum()))
-    if photo < 1.0 or spread < PHOTO_SPREAD:
+    grain = float(np.median(rough[core]))
+    if grain < 1.0:
         return el
-    busy = (rough > 0.5 * photo).astype(np.float32)
-    grainy = cv2.blur(busy, (5, 5), borderType=cv2.BORDER_REFLECT) > 0.6
     labels = el.labels.copy()
-    for e in range(1, len(el.kinds)):
-        if el.kinds[e] not in ("shape", "panel"):
-            continue
-        mine = labels == e
-        back = mine & grainy
-        if back.sum() > 0.7 * mine.sum():
-            back = mine
-        labels[back] = 0
     kinds = list(el.kinds)
-    # Flat areas the photo swallowed (a shape whose edge leaked into it) become elements.
-    calm = (cv2.blur(busy, (5, 5), borderType=cv2.BORDER_REFLECT) < 0.2) & (labels == 0)
-    parts, count = ndimage.label(calm)
     h, w = labels.shape
+    min_area = max(64, 0.002 * h * w)
+    busy = (rough > 0.5 * grain).astype(np.float32)
+    busy_share = cv2.blur(busy, (5, 5), borderType=cv2.BORDER_REFLECT)
+    blurred = cv2.GaussianBlur(lab, (0, 0), 2.0)
+    distance = np.linalg.norm(blurred - np.median(blurred[core], axis=0), axis=2)
+    spread = float(np.sqrt(cv2.GaussianBlur(lab, (0, 0), 4.0)[core].var(axis=0).sum()))
+    if spread >= PHOTO_SPREAD:
+        for e in range(1, len(kinds)):
+            if kinds[e] not in ("shape", "panel"):
+                continue
+            mine = labels == e
+            back = mine & (busy_share > 0.6)
+            labels[back if back.sum() <= 0.7 * mine.sum() else mine] = 0
+        found = (busy_share < 0.2) & (labels == 0)
+        joins = False
+    elif float(np.median(distance[core])) < BACKDROP_SCALE:
+        scale = float(np.median(distance[core]))
+        found = (distance > max(12.0, 4.0 * scale)) & (labels == 0)
+        joins = True
+    else:
+        return el
+    parts, count = ndimage.label(found)
     sizes = np.bincount(parts.ravel(), minlength=count + 1)
-    for part in np.flatnonzero(sizes >= max(64, 0.002 * h * w)):
+    for part in np.flatnonzero(sizes >= min_area):
         if part == 0:
             continue
         grown = ndimage.binary_dilation(parts == part, iterations=2) & (labels == 0)
+        touching = labels[ndimage.binary_dilation(grown, iterations=2) & (labels > 0)]
+        if joins and touching.size:
+            # A soft shadow or a leaked rim of an element: it belongs with the element.
+            labels[grown] = np.bincount(touching).argmax()
+            continue
         labels[grown] = len(kinds)
-        kinds.append("panel" if grown.sum() > 0.15 * h * w else "shape")
+        if float(np.median(busy[grown])) > 0.5:
+            kinds.append("image")
+        else:
+            kinds.append("panel" if grown.sum() > 0.15 * h * w else "shape")
     if np.array_equal(labels, el.labels):
         return el
     present = np.flatnonzero(np.bincount(labels[labels >= 0], minlength=len(kinds)))
