@@ -226,16 +226,20 @@ def _refine_grainy_background(el: Elements, lab: FloatImage) -> Elements:
         joins = False
     elif float(np.median(distance[core])) < BACKDROP_SCALE:
         scale = float(np.median(distance[core]))
-        found = (distance > max(12.0, 4.0 * scale)) & (labels == 0)
+        found = (distance > max(20.0, 6.0 * scale)) & (labels == 0)
         joins = True
     else:
         return el
     parts, count = ndimage.label(found)
     sizes = np.bincount(parts.ravel(), minlength=count + 1)
     for part in np.flatnonzero(sizes >= min_area):
-        if part == 0:
+        mask = parts == part
+        # Thin rims (soft shadows, edge halos) are no elements; solid areas are.
+        if part == 0 or (
+            joins and ndimage.binary_erosion(mask, iterations=3).sum() < 0.5 * sizes[part]
+        ):
             continue
-        grown = ndimage.binary_dilation(parts == part, iterations=2) & (labels == 0)
+        grown = ndimage.binary_dilation(mask, iterations=2) & (labels == 0)
         touching = labels[ndimage.binary_dilation(grown, iterations=2) & (labels > 0)]
         if joins and touching.size:
             # A soft shadow or a leaked rim of an element: it belongs with the element.
