@@ -1,0 +1,96 @@
+"""Grainy backgrounds: photo content stays in a photo, cut-outs leave a grainy backdrop."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from bench.synth import generate
+from numpy.typing import NDArray
+
+from lamina.engines.classic import ClassicEngine
+from lamina.engines.classic.analyse import (
+    find_elements,
+    translucency_over_image,
+    unblend_tint,
+)
+from lamina.engines.classic.segment import to_lab
+from lamina.types import DecomposeParams
+
+F32 = NDArray[np.float32]
+SIDE = 192
+
+
+def photo_like(seed: int) -> F32:
+    """Large smooth colour fields plus grain: the spread and noise of a photograph."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.uniform(0.1, 0.9, (4, 4, 3)).astype(np.float32)
+    field = np.asarray(cv2.resize(coarse, (SIDE, SIDE), interpolation=cv2.INTER_CUBIC))
+    return np.clip(field + rng.normal(0, 0.03, field.shape), 0, 1).astype(np.float32)
+
+
+def elements_of(rgb: F32) -> tuple[NDArray[np.int32], list[str]]:
+    el = find_elements(to_lab(np.rint(rgb * 255).astype(np.uint8)), np.ones((SIDE, SIDE), bool))
+    return el.labels, el.kinds
+
+
+def test_a_grainy_object_of_a_photo_stays_in_the_background() -> None:
+    rgb = photo_like(0)
+    grain = np.random.default_rng(1).normal(0, 0.03, (60, 60, 3))
+    rgb[30:90, 30:90] = np.clip(np.array([0.9, 0.1, 0.1]) + grain, 0, 1)  # the photo's object
+    rgb[120:170, 110:170] = (0.2, 0.3, 0.95)  # a flat card laid on the photo
+    labels, kinds = elements_of(rgb)
+    assert (labels[40:80, 40:80] == 0).mean() > 0.95
+    card = labels[130:160, 120:160]
+    assert card.min() > 0 and (card == card[0, 0]).all()
+    assert kinds[int(card[0, 0])] in ("shape", "panel")
+
+
+def test_cutouts_on_a_grainy_backdrop_leave_the_background() -> None:
+    # Photo cut-outs as grainy as the backdrop: region growing alone keeps them in it.
+    sample = generate(22, size=(256, 256), category="cutouts")
+    stack = ClassicEngine().decompose(sample.image, DecomposeParams(num_layers=3))
+    truth = np.maximum(sample.layers[1][..., 3], sample.layers[2][..., 3]) > 128
+    found = np.zeros(truth.shape, bool)
+    for layer in stack.layers[1:]:
+        found |= layer.rgba[..., 3] > 128
+    assert (found & truth).sum() > 0.6 * truth.sum()
+    assert (found & ~truth).sum() < 0.15 * truth.sum()
+
+
+def test_flat_card_over_a_photo_keeps_the_photo_in_the_background() -> None:
+    rgb = photo_like(4)
+    rgb[60:130, 40:150] = (0.95, 0.85, 0.1)
+    image = np.concatenate([np.rint(rgb * 255), np.full((SIDE, SIDE, 1), 255)], axis=2)
+    stack = ClassicEngine().decompose(image.astype(np.uint8), DecomposeParams(num_layers=2))
+    card = stack.layers[1].rgba
+    assert (card[70:120, 50:140, 3] == 255).all()
+    assert (card[:40, :, 3] == 0).all()
+    assert (stack.layers[0].rgba[..., 3] == 255).all()
+
+
+def test_unblend_tint_finds_the_colour_and_opacity_laid_over_varied_colours() -> None:
+    rng = np.random.default_rng(5)
+    under = rng.uniform(0, 1, (500, 3))
+    seen = 0.6 * np.array([0.1, 0.2, 0.9]) + 0.4 * under
+    found = unblend_tint(seen, under, tolerance=0.01)
+    assert found is not None
+    colour, opacity = found
+    assert abs(opacity - 0.6) < 1e-6 and np.abs(colour - [0.1, 0.2, 0.9]).max() < 1e-5
+    opaque = np.broadcast_to(np.array([0.1, 0.2, 0.9]), under.shape)
+    assert unblend_tint(opaque, under, tolerance=0.01) is None
+    assert unblend_tint(seen, np.full_like(under, 0.5), tolerance=0.01) is None
+
+
+def test_translucent_card_over_a_photo_is_unblended_from_its_rim() -> None:
+    photo = photo_like(6)
+    seen = photo.copy()
+    seen[50:150, 40:160] = 0.5 * np.array([1.0, 1.0, 1.0]) + 0.5 * photo[50:150, 40:160]
+    visible = np.zeros((SIDE, SIDE), bool)
+    visible[50:150, 40:160] = True
+    owner = np.where(visible, 1, 0).astype(np.int64)
+    hole = visible.astype(np.uint8)
+    estimate = cv2.inpaint(np.rint(photo * 255).astype(np.uint8), hole, 3, cv2.INPAINT_TELEA)
+    found = translucency_over_image(seen, visible, owner, estimate.astype(np.float32) / 255)
+    assert found is not None
+    colour, opacity = found
+    assert abs(opacity - 0.5) < 0.1 and colour.min() > 0.85
