@@ -222,9 +222,14 @@ def _refine_grainy_background(el: Elements, lab: FloatImage) -> Elements:
     spread = float(np.sqrt(cv2.GaussianBlur(lab, (0, 0), 4.0)[core].var(axis=0).sum()))
     if spread >= PHOTO_SPREAD:
         for e in range(1, len(kinds)):
+            mine = labels == e
+            if kinds[e] == "image":
+                # Texture the segmentation split off the photo: as grainy as the photo.
+                if 0.5 * grain <= float(np.median(rough[mine])) <= 2.0 * grain:
+                    labels[mine] = 0
+                continue
             if kinds[e] not in ("shape", "panel"):
                 continue
-            mine = labels == e
             back = mine & (busy_share > 0.6)
             labels[back if back.sum() <= 0.7 * mine.sum() else mine] = 0
         found = (busy_share < 0.2) & (labels == 0)
