@@ -6,7 +6,8 @@ opaque background) plus the composite of exactly those layers, so a
 decomposition can be scored against the truth with :mod:`bench.layerd_eval`.
 
 A sample depends only on ``(seed, category, size)`` and on the fonts installed
-on the machine (DejaVu when present, plus Pillow's bundled font). Drop shadows
+on the machine (a fixed list of DejaVu and Liberation fonts, those present, plus
+Pillow's bundled font). Drop shadows
 are drawn into their element's layer, as design tools export a layer with its
 "drop shadow" effect; every element keeps at least half of its alpha visible.
 """
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import glob
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -48,7 +48,19 @@ class _Element(NamedTuple):
 
 _SUPERSAMPLE = 4
 _MIN_VISIBLE = 0.5
-_FONT_GLOBS = ("/usr/share/fonts/truetype/dejavu/*.ttf", "/usr/share/fonts/truetype/*/*.ttf")
+# A fixed set, so that designs do not change when some package installs more fonts:
+# Debian's fonts-dejavu-core/extra and fonts-liberation (scripts/test installs both).
+_FONTS = (
+    "dejavu/DejaVuSans-Bold.ttf",
+    "dejavu/DejaVuSans.ttf",
+    "dejavu/DejaVuSansCondensed.ttf",
+    "dejavu/DejaVuSansMono.ttf",
+    "dejavu/DejaVuSerif.ttf",
+    "dejavu/DejaVuSerifCondensed.ttf",
+    "liberation/LiberationMono-Regular.ttf",
+    "liberation/LiberationSans-Regular.ttf",
+)
+_FONT_DIR = Path("/usr/share/fonts/truetype")
 _WORDS = (
     "SALE",
     "Summer",
@@ -434,12 +446,9 @@ def _blob_mask(d: _Design, box: Box) -> FloatArray:
 
 @functools.lru_cache(maxsize=1)
 def _font_paths() -> tuple[str | None, ...]:
-    """Up to 8 installed TrueType fonts, spread over the sorted list, plus Pillow's own."""
-    found: set[str] = set()
-    for pattern in _FONT_GLOBS:
-        found.update(p for p in glob.glob(pattern) if "Math" not in p)
-    ordered = sorted(found)
-    return (*ordered[:: max(1, len(ordered) // 8)][:8], None)
+    """The fonts of ``_FONTS`` that are installed, plus Pillow's own (``None``)."""
+    found = [_FONT_DIR / name for name in _FONTS]
+    return (*(str(path) for path in found if path.is_file()), None)
 
 
 def _font(path: str | None, size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
