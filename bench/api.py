@@ -30,9 +30,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -40,6 +37,8 @@ from urllib.parse import urlsplit
 import httpx
 import numpy as np
 from PIL import Image
+
+from bench.queue import pg_database
 
 REPO = Path(__file__).resolve().parents[1]
 SUBMIT = "/v1/models/qwen/qwen-image-layered"
@@ -204,21 +203,6 @@ async def load(
     await asyncio.gather(*(one() for _ in range(concurrency)))
     elapsed = time.perf_counter() - start
     return len(latencies) / elapsed, latencies
-
-
-@contextmanager
-def pg_database(server: str) -> Iterator[str]:
-    """A throw-away PostgreSQL database on ``server``."""
-    import psycopg
-
-    name = f"lamina_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{server}/{name}"
-    finally:
-        with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def fill_queue(srv: Served, target: int) -> None:
