@@ -18,6 +18,7 @@ from scipy import ndimage
 
 from lamina.engines.classic.fill import SmoothModel, fit_smooth, inpaint, normalised_coords
 from lamina.engines.classic.group import group_elements
+from lamina.engines.classic.overlay import find_overlays, peel
 from lamina.engines.classic.order import amodal_mask, below_edges, crop, extent_overlaps, padded_box
 from lamina.engines.classic.segment import adjacency, region_means, roughness, segment, to_lab
 from lamina.engines.classic.text import group_glyphs
@@ -281,7 +282,45 @@ def plan_layers(
     ``rgb`` is ``H x W x 3`` float straight RGB in 0..1, ``valid`` marks pixels
     opaque enough to segment. Layer 0 is the background (everywhere when
     ``opaque``); unused layers come last with ``kind == "empty"``.
+
+    Translucent overlays (:mod:`~lamina.engines.classic.overlay`) are found
+    first and peeled off; the elements are planned on what lies below them,
+    and each overlay becomes a tinted layer above the elements it tints.
     """
+    overlays = find_overlays(rgb, limit=max(0, num_layers - 2)) if opaque else []
+    if not overlays:
+        return _plan_elements(rgb, valid, num_layers, opaque=opaque, seed=seed)
+    clean, _ = peel(rgb, overlays)
+    plans = _plan_elements(clean, valid, num_layers - len(overlays), opaque=opaque, seed=seed)
+    for plan in plans:
+        if plan.fill is None:
+            plan.fill = clean  # what an overlay hides of a layer is what was peeled
+    used = [p for p in plans if p.kind != "empty"]
+    empty = plans[len(used) :]
+    floor = 1
+    for o in overlays:
+        at = max(floor, _overlay_position(used, o.mask))
+        used.insert(at, LayerPlan("panel", o.mask, None, tint=(o.colour, o.opacity)))
+        floor = at + 1
+    return used + empty
+
+
+def _overlay_position(plans: list[LayerPlan], mask: Mask) -> int:
+    """Where an overlay goes: above every layer it cuts across (it tints their inside part),
+    below what lies wholly inside it (text on a card)."""
+    at = 1
+    for k, plan in enumerate(plans[1:], start=1):
+        area = int(plan.amodal.sum())
+        inside = int((plan.amodal & mask).sum())
+        if area and 0.05 * area < inside < 0.9 * area:
+            at = k + 1
+    return at
+
+
+def _plan_elements(
+    rgb: FloatImage, valid: Mask, num_layers: int, *, opaque: bool, seed: int
+) -> list[LayerPlan]:
+    """:func:`plan_layers` for an image without overlays."""
     h, w = valid.shape
     lab = to_lab(np.clip(np.rint(rgb * 255.0), 0, 255).astype(np.uint8))
     el = find_elements(lab, valid)
