@@ -18,8 +18,8 @@ from scipy import ndimage
 
 from lamina.engines.classic.fill import SmoothModel, fit_smooth, inpaint, normalised_coords
 from lamina.engines.classic.group import group_elements
-from lamina.engines.classic.overlay import find_overlays, peel
 from lamina.engines.classic.order import amodal_mask, below_edges, crop, extent_overlaps, padded_box
+from lamina.engines.classic.overlay import find_overlays, peel
 from lamina.engines.classic.segment import adjacency, region_means, roughness, segment, to_lab
 from lamina.engines.classic.text import group_glyphs
 

@@ -312,7 +312,6 @@ def fit_overlay(
     and over an outside that varies (over one flat colour translucency cannot
     be told from colour).
     """
-    x0, y0, x1, y1 = box
     inner, outer, side = _outline_pairs(rgb.shape[:2], box, radius)
     if inner.shape[0] < 48:
         return None
