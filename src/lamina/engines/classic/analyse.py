@@ -290,7 +290,7 @@ def plan_layers(
     overlays = find_overlays(rgb, limit=max(0, num_layers - 2)) if opaque else []
     if not overlays:
         return _plan_elements(rgb, valid, num_layers, opaque=opaque, seed=seed)
-    clean, _ = peel(rgb, overlays)
+    clean, peeled = peel(rgb, overlays)
     plans = _plan_elements(clean, valid, num_layers - len(overlays), opaque=opaque, seed=seed)
     for plan in plans:
         if plan.fill is None:
@@ -298,21 +298,22 @@ def plan_layers(
     used = [p for p in plans if p.kind != "empty"]
     empty = plans[len(used) :]
     floor = 1
-    for o in overlays:
-        at = max(floor, _overlay_position(used, o.mask))
+    for o, tinted in zip(overlays, peeled, strict=True):
+        at = max(floor, _overlay_position(used, o.mask, tinted))
         used.insert(at, LayerPlan("panel", o.mask, None, tint=(o.colour, o.opacity)))
         floor = at + 1
     return used + empty
 
 
-def _overlay_position(plans: list[LayerPlan], mask: Mask) -> int:
-    """Where an overlay goes: above every layer it cuts across (it tints their inside part),
-    below what lies wholly inside it (text on a card)."""
+def _overlay_position(plans: list[LayerPlan], mask: Mask, tinted: Mask) -> int:
+    """Where an overlay goes: above every layer it tints (one cut by its outline whose
+    inside part was peeled), below the rest (text on a card, a shape laid across it)."""
     at = 1
     for k, plan in enumerate(plans[1:], start=1):
         area = int(plan.amodal.sum())
-        inside = int((plan.amodal & mask).sum())
-        if area and 0.05 * area < inside < 0.9 * area:
+        inside = plan.amodal & mask
+        count = int(inside.sum())
+        if area and 0.05 * area < count < 0.9 * area and (inside & tinted).sum() > 0.5 * count:
             at = k + 1
     return at
 

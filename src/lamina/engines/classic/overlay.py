@@ -347,6 +347,7 @@ def fit_overlay(
     expected = np.abs(offset + slope * under - under).max(axis=1)
     close = (np.abs(seen - under).max(axis=1) < 0.02) & (expected > 0.06)
     crossings = inner[~ok & close]
+    box = _snap(rgb, box, slope, offset)
     return Overlay(
         box=box,
         radius=radius,
@@ -358,6 +359,35 @@ def fit_overlay(
         pair_ok=ok,
         crossings=crossings,
     )
+
+
+def _snap(
+    rgb: FloatImage, box: tuple[int, int, int, int], slope: float, offset: NDArray[np.float64]
+) -> tuple[int, int, int, int]:
+    """Move each side in by one pixel where its edge row or column is still untinted.
+
+    A step between two pixel rows shows in both, so a side may have been found
+    one row outside; that row then looks like the row beyond it, not like the
+    row beyond it tinted.
+    """
+    h, w = rgb.shape[:2]
+    x0, y0, x1, y1 = box
+
+    def untinted(edge: FloatImage, beyond: FloatImage) -> bool:
+        plain = float(np.abs(edge - beyond).mean())
+        tinted = float(np.abs(edge - (offset + slope * beyond)).mean())
+        return plain < tinted
+
+    xs, ys = slice(x0, x1), slice(y0, y1)
+    if y0 >= 2 and untinted(rgb[y0, xs], rgb[y0 - 2, xs]):
+        y0 += 1
+    if y1 + 1 < h and untinted(rgb[y1 - 1, xs], rgb[y1 + 1, xs]):
+        y1 -= 1
+    if x0 >= 2 and untinted(rgb[ys, x0], rgb[ys, x0 - 2]):
+        x0 += 1
+    if x1 + 1 < w and untinted(rgb[ys, x1 - 1], rgb[ys, x1 + 1]):
+        x1 -= 1
+    return x0, y0, x1, y1
 
 
 def find_overlays(rgb: FloatImage, *, limit: int = 4) -> list[Overlay]:
@@ -415,8 +445,9 @@ def protected(rgb: FloatImage, overlay: Overlay) -> Mask:
     """Pixels inside ``overlay`` that belong to something on top of it.
 
     Where an untinted element crosses the outline, colour does not change
-    across it; the element's pixels connected to such a crossing (by colour,
-    in the input) are kept as they are when the overlay is peeled.
+    across it; the element's pixels connected to such a crossing and of its
+    colour (within 6 levels; a fixed range, so that the fill cannot creep along
+    the overlay's own gradient) are kept as they are when the overlay is peeled.
     """
     h, w = rgb.shape[:2]
     out = np.zeros((h, w), bool)
@@ -425,10 +456,10 @@ def protected(rgb: FloatImage, overlay: Overlay) -> Mask:
     img = np.ascontiguousarray(np.clip(np.rint(rgb * 255.0), 0, 255).astype(np.uint8))
     fill_mask = np.zeros((h + 2, w + 2), np.uint8)
     fill_mask[1:-1, 1:-1][~overlay.mask] = 1  # flood fill stays inside the overlay
-    flags = 4 | cv2.FLOODFILL_MASK_ONLY | (255 << 8)
+    flags = 4 | cv2.FLOODFILL_MASK_ONLY | cv2.FLOODFILL_FIXED_RANGE | (255 << 8)
     for y, x in overlay.crossings[:: max(1, overlay.crossings.shape[0] // 64)]:
         if fill_mask[y + 1, x + 1] == 0:
-            cv2.floodFill(img, fill_mask, (int(x), int(y)), (0, 0, 0), (3, 3, 3), (3, 3, 3), flags)
+            cv2.floodFill(img, fill_mask, (int(x), int(y)), (0, 0, 0), (6, 6, 6), (6, 6, 6), flags)
     out = fill_mask[1:-1, 1:-1] == 255
     return out & overlay.mask
 
