@@ -326,12 +326,13 @@ def fit_overlay(
         ok = np.abs(offset + slope * under - seen).max(axis=1) < 2.0 * tolerance
     if ok.mean() < 0.6 or not 0.15 <= slope <= 0.85:
         return None
-    if float(under[ok].std(axis=0).max()) < 0.03:
-        return None
     rms = float(np.sqrt(np.mean((offset + slope * under[ok] - seen[ok]) ** 2)))
     opacity = 1.0 - slope
     colour = offset / opacity
     if rms > tolerance or colour.min() < -0.05 or colour.max() > 1.05:
+        return None
+    # What lies below must vary well beyond the fit's error, or the slope means nothing.
+    if float(under[ok].std(axis=0).max()) < max(0.012, 6.0 * rms):
         return None
     if _on_colour_line(under[ok], colour):
         return None
