@@ -183,10 +183,11 @@ def candidate_boxes(rgb: FloatImage) -> list[tuple[int, int, int, int, int]]:
             right = _side(cols, y0, y1, max(stops) - 1, reach, w - 1, tol)
             if left is None or right is None or right.pos - left.pos < max(8, short // 32):
                 continue
-            # Partly found edges only overestimate how far a rounded corner reaches.
+            # How far each side stops short of the corner: a rounded corner's radius.
             corners = [min(starts) - left.pos, right.pos + 1 - max(stops)]
             corners += [s.start - y0 for s in (left, right)] + [y1 - s.stop for s in (left, right)]
-            radius = max(0, min(min(corners), (y1 - y0) // 2, (right.pos - left.pos) // 2) - 1)
+            corner = int(np.median(corners))
+            radius = max(0, min(corner, (y1 - y0) // 2, (right.pos - left.pos) // 2) - 1)
             out.add((left.pos, y0, right.pos + 1, y1, radius))
     return sorted(out)
 
@@ -324,7 +325,7 @@ def fit_overlay(
             return None
         slope, offset = _shared_slope_fit(seen[ok], under[ok])
         ok = np.abs(offset + slope * under - seen).max(axis=1) < 2.0 * tolerance
-    if ok.mean() < 0.6 or not 0.15 <= slope <= 0.85:
+    if ok.mean() < 0.5 or not 0.15 <= slope <= 0.85:
         return None
     rms = float(np.sqrt(np.mean((offset + slope * under[ok] - seen[ok]) ** 2)))
     opacity = 1.0 - slope
@@ -340,9 +341,10 @@ def fit_overlay(
     # independent grain fit a flat slope with the backdrop's own mean as "colour".
     if float(np.median(np.abs(seen[ok] - under[ok]).max(axis=1))) < 0.04:
         return None
-    # Every side that has an edge must show the overlay along most of it.
-    present = np.unique(side)
-    if present.size < 2 or any(ok[side == k].mean() < 0.5 for k in present):
+    # Two sides at least must show the overlay along most of their length, and none may
+    # be mostly against it (shapes on top and other overlays cover parts of sides).
+    rates = np.array([ok[side == k].mean() for k in np.unique(side)])
+    if (rates >= 0.6).sum() < 2 or rates.min() < 0.2:
         return None
     # Untinted where the fit expects a visible change: something on top crosses here.
     expected = np.abs(offset + slope * under - under).max(axis=1)
@@ -394,19 +396,30 @@ def _snap(
 def find_overlays(rgb: FloatImage, *, limit: int = 4) -> list[Overlay]:
     """Translucent overlays of ``rgb`` (``H x W x 3``, 0..1), back to front.
 
-    Candidates that pass :func:`fit_overlay` are kept best supported first,
-    dropping near-duplicates (two sides found one row apart), up to ``limit``.
+    Every candidate that passes :func:`fit_overlay` is kept, best supported
+    first, dropping other readings of one already kept; then what was found is
+    peeled and the search runs again: where overlays overlap, the outline of
+    the lower one shows its own fit only once the upper one is gone, so what a
+    later round finds lies below what earlier rounds found.
     """
-    found = [
-        fitted
-        for x0, y0, x1, y1, r in candidate_boxes(rgb)
-        if (fitted := fit_overlay(rgb, (x0, y0, x1, y1), r)) is not None
-    ]
-    kept: list[Overlay] = []
-    for o in sorted(found, key=lambda o: -o.support):
-        if len(kept) < limit and not any(_same_overlay(o, k) for k in kept):
-            kept.append(o)
-    return order_overlays(kept)
+    rounds: list[list[Overlay]] = []
+    image = rgb
+    while sum(len(r) for r in rounds) < limit:
+        kept = [o for r in rounds for o in r]
+        found: list[Overlay] = []
+        for x0, y0, x1, y1, r in candidate_boxes(image):
+            fitted = fit_overlay(image, (x0, y0, x1, y1), r)
+            if fitted is not None:
+                found.append(fitted)
+        new: list[Overlay] = []
+        for o in sorted(found, key=lambda o: -o.support):
+            if len(kept) + len(new) < limit and not any(_same_overlay(o, k) for k in kept + new):
+                new.append(o)
+        if not new:
+            break
+        rounds.append(order_overlays(new))
+        image, _ = peel(image, rounds[-1])
+    return [o for r in reversed(rounds) for o in r]
 
 
 def _same_overlay(a: Overlay, b: Overlay) -> bool:
@@ -415,7 +428,12 @@ def _same_overlay(a: Overlay, b: Overlay) -> bool:
     common = int((a.mask & b.mask).sum())
     if common >= 0.7 * int((a.mask | b.mask).sum()):
         return True
-    shared_side = any(abs(p - q) <= 2 for p, q in zip(a.box, b.box, strict=True))
+    h, w = a.mask.shape
+    borders = (0, 0, w, h)  # sides on the image border are no evidence
+    shared_side = any(
+        abs(p - q) <= 2 and abs(p - edge) > 2
+        for p, q, edge in zip(a.box, b.box, borders, strict=True)
+    )
     return shared_side and common >= 0.5 * min(int(a.mask.sum()), int(b.mask.sum()))
 
 
