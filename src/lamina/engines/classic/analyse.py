@@ -307,13 +307,21 @@ def plan_layers(
 
 def _overlay_position(plans: list[LayerPlan], mask: Mask, tinted: Mask) -> int:
     """Where an overlay goes: above every layer it tints (one cut by its outline whose
-    inside part was peeled), below the rest (text on a card, a shape laid across it)."""
+    inside part was peeled), below the rest (text on a card, a shape laid across it).
+
+    Only pixels a few pixels away from the outline count, so that slivers along
+    the outline (anti-aliased mixtures) do not lift the overlay.
+    """
+    core = ndimage.binary_erosion(mask, iterations=3)
+    beyond = ~ndimage.binary_dilation(mask, iterations=3)
     at = 1
     for k, plan in enumerate(plans[1:], start=1):
         area = int(plan.amodal.sum())
-        inside = plan.amodal & mask
+        inside = plan.amodal & core
         count = int(inside.sum())
-        if area and 0.05 * area < count < 0.9 * area and (inside & tinted).sum() > 0.5 * count:
+        outside = int((plan.amodal & beyond).sum())
+        cut = count > 0.2 * area and outside > 0.2 * area
+        if cut and (inside & tinted).sum() > 0.5 * count:
             at = k + 1
     return at
 

@@ -465,7 +465,7 @@ def protected(rgb: FloatImage, overlay: Overlay) -> Mask:
 
     Where an untinted element crosses the outline, colour does not change
     across it; the element's pixels connected to such a crossing and of its
-    colour (within 6 levels; a fixed range, so that the fill cannot creep along
+    colour (within 10 levels; a fixed range, so that the fill cannot creep along
     the overlay's own gradient) are kept as they are when the overlay is peeled.
     """
     h, w = rgb.shape[:2]
@@ -478,7 +478,8 @@ def protected(rgb: FloatImage, overlay: Overlay) -> Mask:
     flags = 4 | cv2.FLOODFILL_MASK_ONLY | cv2.FLOODFILL_FIXED_RANGE | (255 << 8)
     for y, x in overlay.crossings[:: max(1, overlay.crossings.shape[0] // 64)]:
         if fill_mask[y + 1, x + 1] == 0:
-            cv2.floodFill(img, fill_mask, (int(x), int(y)), (0, 0, 0), (6, 6, 6), (6, 6, 6), flags)
+            seed = (int(x), int(y))
+            cv2.floodFill(img, fill_mask, seed, (0, 0, 0), (10, 10, 10), (10, 10, 10), flags)
     out = fill_mask[1:-1, 1:-1] == 255
     return out & overlay.mask
 
