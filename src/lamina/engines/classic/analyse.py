@@ -21,6 +21,7 @@ from lamina.engines.classic.group import group_elements
 from lamina.engines.classic.order import amodal_mask, below_edges, crop, extent_overlaps, padded_box
 from lamina.engines.classic.overlay import find_overlays, peel
 from lamina.engines.classic.segment import adjacency, region_means, roughness, segment, to_lab
+from lamina.engines.classic.split import split_photo
 from lamina.engines.classic.text import group_glyphs
 
 Mask = NDArray[np.bool_]
@@ -274,6 +275,34 @@ def _refine_grainy_background(el: Elements, lab: FloatImage) -> Elements:
 _COMPLETE_KINDS = ("shape", "panel", "image")
 
 
+def split_photos(
+    el: Elements, rgb: FloatImage, lab: FloatImage, num_layers: int, *, seed: int
+) -> Elements:
+    """Spend layers that would stay empty on photo elements holding two photos.
+
+    Largest first, each ``image`` element is offered to
+    :func:`~lamina.engines.classic.split.split_photo` while there are fewer
+    elements than layers.
+    """
+    labels = el.labels
+    kinds = list(el.kinds)
+    for e in np.argsort(-el.areas, kind="stable"):
+        if len(kinds) >= num_layers:
+            break
+        if e == 0 or kinds[e] != "image":
+            continue
+        part = split_photo(rgb, lab, labels == e, seed=seed)
+        if part is None:
+            continue
+        labels = labels.copy()
+        labels[part] = len(kinds)
+        kinds.append("image")
+    if len(kinds) == len(el.kinds):
+        return el
+    colours, areas = region_means(lab, labels, len(kinds))
+    return Elements(labels, kinds, areas, bounding_boxes(labels, len(kinds)), colours)
+
+
 def plan_layers(
     rgb: FloatImage, valid: Mask, num_layers: int, *, opaque: bool, seed: int
 ) -> list[LayerPlan]:
@@ -332,7 +361,7 @@ def _plan_elements(
     """:func:`plan_layers` for an image without overlays."""
     h, w = valid.shape
     lab = to_lab(np.clip(np.rint(rgb * 255.0), 0, 255).astype(np.uint8))
-    el = find_elements(lab, valid)
+    el = split_photos(find_elements(lab, valid), rgb, lab, num_layers, seed=seed)
     m = len(el.kinds)
     group_of = np.zeros(max(m, 1), np.int64)
     groups: list[list[int]] = []
