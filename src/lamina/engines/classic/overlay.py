@@ -60,8 +60,6 @@ class Overlay:
     opacity: float
     support: int
     """Number of outline pairs that agree with the fit."""
-    pair_at: NDArray[np.intp]
-    """``n x 2`` ``(y, x)`` of the inside pixel of every outline pair."""
     pair_ok: Mask
     """Which pairs agree with the fit."""
     crossings: NDArray[np.intp]
@@ -358,7 +356,6 @@ def fit_overlay(
         colour=np.clip(colour, 0.0, 1.0).astype(np.float32),
         opacity=opacity,
         support=int(ok.sum()),
-        pair_at=inner,
         pair_ok=ok,
         crossings=crossings,
     )
@@ -396,30 +393,29 @@ def _snap(
 def find_overlays(rgb: FloatImage, *, limit: int = 4) -> list[Overlay]:
     """Translucent overlays of ``rgb`` (``H x W x 3``, 0..1), back to front.
 
-    Every candidate that passes :func:`fit_overlay` is kept, best supported
-    first, dropping other readings of one already kept; then what was found is
-    peeled and the search runs again: where overlays overlap, the outline of
-    the lower one shows its own fit only once the upper one is gone, so what a
-    later round finds lies below what earlier rounds found.
+    Candidates come from the input once. In each round every candidate left is
+    fitted on what is left of the image, the one whose outline agrees best
+    with its fit is taken and peeled, and its other readings are dropped. An
+    overlay on top of others has a whole outline; the outline of one below
+    agrees with its own fit only once the ones above are peeled, so the order
+    found is top to bottom.
     """
-    rounds: list[list[Overlay]] = []
+    candidates = candidate_boxes(rgb)
     image = rgb
-    while sum(len(r) for r in rounds) < limit:
-        kept = [o for r in rounds for o in r]
-        found: list[Overlay] = []
-        for x0, y0, x1, y1, r in candidate_boxes(image):
-            fitted = fit_overlay(image, (x0, y0, x1, y1), r)
-            if fitted is not None:
-                found.append(fitted)
-        new: list[Overlay] = []
-        for o in sorted(found, key=lambda o: -o.support):
-            if len(kept) + len(new) < limit and not any(_same_overlay(o, k) for k in kept + new):
-                new.append(o)
-        if not new:
+    found: list[Overlay] = []
+    while len(found) < limit:
+        fits = [
+            fitted
+            for x0, y0, x1, y1, r in candidates
+            if (fitted := fit_overlay(image, (x0, y0, x1, y1), r)) is not None
+            and not any(_same_overlay(fitted, k) for k in found)
+        ]
+        if not fits:
             break
-        rounds.append(order_overlays(new))
-        image, _ = peel(image, rounds[-1])
-    return [o for r in reversed(rounds) for o in r]
+        best = max(fits, key=lambda o: (round(float(o.pair_ok.mean()), 2), o.support))
+        found.append(best)
+        image, _ = peel(image, [best])
+    return found[::-1]
 
 
 def _same_overlay(a: Overlay, b: Overlay) -> bool:
@@ -435,29 +431,6 @@ def _same_overlay(a: Overlay, b: Overlay) -> bool:
         for p, q, edge in zip(a.box, b.box, borders, strict=True)
     )
     return shared_side and common >= 0.5 * min(int(a.mask.sum()), int(b.mask.sum()))
-
-
-def order_overlays(overlays: list[Overlay]) -> list[Overlay]:
-    """Back to front. Where two overlap, the upper one's outline stays intact inside the
-    lower one, while the lower one's outline under the upper one fits its model badly."""
-
-    def intact(o: Overlay, other: Overlay) -> float:
-        inside = other.mask[o.pair_at[:, 0], o.pair_at[:, 1]]
-        return float(o.pair_ok[inside].mean()) if inside.any() else 1.0
-
-    def above(a: Overlay, b: Overlay) -> bool:
-        if not (a.mask & b.mask).any():
-            return False
-        return intact(a, b) > intact(b, a)
-
-    rest = list(overlays)
-    ordered: list[Overlay] = []
-    while rest:
-        free = [o for o in rest if not any(above(o, other) for other in rest if other is not o)]
-        lowest = free[0] if free else rest[0]  # a cycle of evidence: keep the found order
-        ordered.append(lowest)
-        rest.remove(lowest)
-    return ordered
 
 
 def protected(rgb: FloatImage, overlay: Overlay) -> Mask:
