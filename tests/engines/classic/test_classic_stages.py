@@ -257,3 +257,23 @@ def test_bleed_gives_transparent_pixels_the_nearest_visible_colour() -> None:
     assert (out[0, 0] == (200, 10, 10)).all() and (out[5, 7] == (10, 10, 200)).all()
     assert (out[alpha > 0] == rgb[alpha > 0]).all()
     assert not bleed(rgb, np.zeros((6, 8), np.uint8)).any()
+
+
+def test_a_straight_edge_running_on_past_a_junction_lies_on_top() -> None:
+    from lamina.engines.classic.order import straight_edge_cues
+
+    labels = np.zeros((120, 120), np.int32)
+    disc = np.zeros((120, 120), np.uint8)
+    cv2.circle(disc, (60, 40), 30, 1, -1)
+    labels[disc.astype(bool)] = 1
+    labels[55:100, 20:100] = 2  # a card whose top edge cuts the disc and runs on
+    cues = straight_edge_cues(labels, 3)
+    assert cues[1, 2] > 0 and cues[2, 1] == 0
+
+    labels = np.zeros((120, 120), np.int32)
+    labels[30:90, 20:80] = 1
+    cut = np.zeros((120, 120), np.uint8)
+    cv2.circle(cut, (85, 60), 22, 1, -1)
+    labels[cut.astype(bool)] = 2  # a disc over the card's side: a curved cut
+    cues = straight_edge_cues(labels, 3)
+    assert cues[2, 1] == 0

@@ -18,7 +18,14 @@ from scipy import ndimage
 
 from lamina.engines.classic.fill import SmoothModel, fit_smooth, inpaint, normalised_coords
 from lamina.engines.classic.group import group_elements
-from lamina.engines.classic.order import amodal_mask, below_edges, crop, extent_overlaps, padded_box
+from lamina.engines.classic.order import (
+    amodal_mask,
+    below_edges,
+    crop,
+    extent_overlaps,
+    padded_box,
+    straight_edge_cues,
+)
 from lamina.engines.classic.overlay import find_overlays, peel
 from lamina.engines.classic.segment import adjacency, region_means, roughness, segment, to_lab
 from lamina.engines.classic.split import split_photo
@@ -370,6 +377,9 @@ def _plan_elements(
         complete = np.array([k in _COMPLETE_KINDS for k in el.kinds])
         overlap = extent_overlaps(el.labels, el.bboxes, complete)
         weights = below_edges(overlap, el.areas)
+        # Straight T-junctions decide pairs the completed extents leave open.
+        cues = straight_edge_cues(el.labels, m)
+        weights = np.where((weights == 0) & (weights.T == 0), cues, weights)
         sub = slice(1, m)
         gof, groups = group_elements(
             weights[sub, sub],

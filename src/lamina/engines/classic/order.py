@@ -13,6 +13,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from lamina.engines.classic.segment import adjacency
+
 Labels = NDArray[np.int32]
 Mask = NDArray[np.bool_]
 
@@ -150,3 +152,99 @@ def amodal_mask(visible: Mask, above: Mask, *, complete: bool) -> Mask:
         if extra <= 0.02 * size + 2 and missed <= 0.03 * visible.sum() + 2:
             return out | (shape & above)
     return out
+
+
+def straight_edge_cues(labels: Labels, n: int, *, min_length: int = 8) -> NDArray[np.float64]:
+    """``C[a, b] > 0`` when ``b``'s straight outline runs on past where it meets ``a``.
+
+    Where two elements meet along a straight line, the one whose own outline
+    continues along that line beyond the junction (a card's edge running on
+    past the shape it cuts) drew the line: it lies on top, and the other one,
+    whose outline turns away there, was cut by it (a T-junction). Curved cuts
+    are left to the completion of :func:`amodal_mask`.
+    """
+
+    out = np.zeros((n, n), np.float64)
+    h, w = labels.shape
+    cross = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8)
+    for p, q, length in zip(*adjacency(labels), strict=True):
+        if p <= 0 or q <= 0 or length < min_length:
+            continue
+        rows = np.flatnonzero(((labels == p) | (labels == q)).any(axis=1))
+        cols = np.flatnonzero(((labels == p) | (labels == q)).any(axis=0))
+        ys = slice(max(rows[0] - 2, 0), min(rows[-1] + 3, h))
+        xs = slice(max(cols[0] - 2, 0), min(cols[-1] + 3, w))
+        sub = labels[ys, xs]
+        run_p = _runs_on(sub, p, q, cross, min_length)
+        run_q = _runs_on(sub, q, p, cross, min_length)
+        if run_p is None or run_q is None:
+            continue
+        (shared_p, beyond_p), (_, beyond_q) = run_p, run_q
+        if beyond_p >= 0.3 * shared_p and beyond_q <= 0.1 * shared_p:
+            out[q, p] = 0.5  # p's edge cuts q: q lies below p
+        elif beyond_q >= 0.3 * shared_p and beyond_p <= 0.1 * shared_p:
+            out[p, q] = 0.5
+    return out
+
+
+def _runs_on(
+    sub: Labels, me: int, other: int, cross: NDArray[np.uint8], min_length: int
+) -> tuple[int, int] | None:
+    """``(shared, beyond)``: ``me``'s pixels along ``other``, when they lie on a line, and
+    how many of ``me``'s other outline pixels continue that line; ``None`` if not straight."""
+    mine = sub == me
+    touching = cv2.dilate((sub == other).astype(np.uint8), cross).astype(bool)
+    edge = mine & touching
+    points = np.argwhere(edge).astype(np.float64)
+    if points.shape[0] < min_length:
+        return None
+    line = _dominant_line(points)
+    if line is None:
+        return None
+    centre, direction, normal = line
+    on = np.abs((points - centre) @ normal) <= 0.8
+    if on.sum() < max(min_length, 0.5 * points.shape[0]):
+        return None
+    points = points[on]
+    along = (points - centre) @ direction
+    lo, hi = float(along.min()), float(along.max())
+    if hi - lo < min_length:
+        return None
+    outline = mine & ~cv2.erode(mine.astype(np.uint8), cross).astype(bool)
+    near = cv2.dilate(touching.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    rest = np.argwhere(outline & ~near).astype(np.float64)
+    if rest.shape[0] == 0:
+        return points.shape[0], 0
+    offset = rest - centre
+    on_line = np.abs(offset @ normal) <= 0.8
+    pos = offset @ direction
+    reach = hi - lo
+    past = ((pos > hi) & (pos <= hi + reach)) | ((pos < lo) & (pos >= lo - reach))
+    return points.shape[0], int((on_line & past).sum())
+
+
+def _dominant_line(
+    points: NDArray[np.float64], tries: int = 64
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]] | None:
+    """``(point, direction, normal)`` of the line through most ``points`` (within 0.8 px).
+
+    A deterministic RANSAC over pairs of points spread along the list: a shared
+    border is often a straight cut plus a few pixels round a corner.
+    """
+    n = points.shape[0]
+    best: tuple[int, NDArray[np.float64], NDArray[np.float64]] | None = None
+    for k in range(tries):
+        i, j = (k * 7919) % n, (k * 104729 + n // 2) % n
+        d = points[j] - points[i]
+        norm = float(np.hypot(d[0], d[1]))
+        if norm < 4.0:
+            continue
+        direction = d / norm
+        normal = np.array([-direction[1], direction[0]])
+        count = int((np.abs((points - points[i]) @ normal) <= 0.8).sum())
+        if best is None or count > best[0]:
+            best = (count, points[i], direction)
+    if best is None:
+        return None
+    _, origin, direction = best
+    return origin, direction, np.array([-direction[1], direction[0]])
