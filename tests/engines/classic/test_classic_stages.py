@@ -277,3 +277,23 @@ def test_a_straight_edge_running_on_past_a_junction_lies_on_top() -> None:
     labels[cut.astype(bool)] = 2  # a disc over the card's side: a curved cut
     cues = straight_edge_cues(labels, 3)
     assert cues[2, 1] == 0
+
+
+def test_thin_shape_elements_join_their_neighbour() -> None:
+    from lamina.engines.classic.analyse import Elements, bounding_boxes, drop_slivers
+    from lamina.engines.classic.segment import region_means
+
+    labels = np.zeros((60, 60), np.int32)
+    labels[10:40, 10:40] = 1  # a card
+    labels[45, 5:55] = 2  # a one-pixel seam
+    lab = np.zeros((60, 60, 3), np.float32)
+    lab[labels == 1] = (50, 20, 20)
+    lab[labels == 2] = (40, 0, 0)
+    colours, areas = region_means(lab, labels, 3)
+    el = Elements(
+        labels, ["background", "shape", "shape"], areas, bounding_boxes(labels, 3), colours
+    )
+    out = drop_slivers(el, lab)
+    assert out.kinds == ["background", "shape"]
+    assert (out.labels[45, 5:55] == 0).all()
+    assert (out.labels[10:40, 10:40] == 1).all()

@@ -282,6 +282,40 @@ def _refine_grainy_background(el: Elements, lab: FloatImage) -> Elements:
 _COMPLETE_KINDS = ("shape", "panel", "image")
 
 
+def drop_slivers(el: Elements, lab: FloatImage) -> Elements:
+    """Give thin shape-kind elements (seams, rims) to the neighbour they border most.
+
+    Designed shapes have bodies; an element of which less than a third survives
+    a one-pixel erosion is an anti-aliased seam, a shadow's rim or a leftover
+    of a peeled outline, and as a layer of its own it would only take the place
+    of a real element.
+    """
+    labels = el.labels.copy()
+    changed = False
+    a, b, length = adjacency(labels)
+    for e, kind in enumerate(el.kinds):
+        if e == 0 or kind not in ("shape", "panel"):
+            continue
+        mine = labels == e
+        if ndimage.binary_erosion(mine).sum() >= mine.sum() / 3:
+            continue
+        touching = (a == e) | (b == e)
+        if not touching.any():
+            continue
+        other = np.where(a[touching] == e, b[touching], a[touching])
+        labels[mine] = int(other[np.argmax(length[touching])])
+        changed = True
+    if not changed:
+        return el
+    present = np.union1d(np.unique(labels[labels >= 0]), [0])
+    new_id = np.zeros(len(el.kinds), np.int32)
+    new_id[present] = np.arange(present.size, dtype=np.int32)
+    labels = np.where(labels >= 0, new_id[np.maximum(labels, 0)], -1).astype(np.int32)
+    colours, areas = region_means(lab, labels, present.size)
+    kinds = [el.kinds[e] for e in present]
+    return Elements(labels, kinds, areas, bounding_boxes(labels, present.size), colours)
+
+
 def split_photos(
     el: Elements, rgb: FloatImage, lab: FloatImage, num_layers: int, *, seed: int
 ) -> Elements:
@@ -368,7 +402,7 @@ def _plan_elements(
     """:func:`plan_layers` for an image without overlays."""
     h, w = valid.shape
     lab = to_lab(np.clip(np.rint(rgb * 255.0), 0, 255).astype(np.uint8))
-    el = split_photos(find_elements(lab, valid), rgb, lab, num_layers, seed=seed)
+    el = split_photos(drop_slivers(find_elements(lab, valid), lab), rgb, lab, num_layers, seed=seed)
     m = len(el.kinds)
     group_of = np.zeros(max(m, 1), np.int64)
     groups: list[list[int]] = []
