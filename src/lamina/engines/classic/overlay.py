@@ -458,12 +458,26 @@ def protected(rgb: FloatImage, overlay: Overlay) -> Mask:
 
 
 def peel(rgb: FloatImage, overlays: list[Overlay]) -> tuple[FloatImage, list[Mask]]:
-    """The image with ``overlays`` (back to front) removed, and each overlay's peeled pixels."""
+    """The image with ``overlays`` (back to front) removed, and each overlay's peeled pixels.
+
+    The outline's own pixels are partly covered (anti-aliasing, a side found
+    a fraction of a pixel off), so they are inpainted from both sides rather
+    than unblended: no seam is left for segmentation to mistake for an element.
+    """
     clean = rgb.astype(np.float32, copy=True)
     peeled: list[Mask] = []
+    cross = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8)
     for o in reversed(overlays):
-        where = o.mask & ~protected(clean, o)
+        kept = protected(clean, o)
+        where = o.mask & ~kept
         under = (clean[where] - o.opacity * o.colour) / (1.0 - o.opacity)
         clean[where] = np.clip(under, 0.0, 1.0)
+        m8 = o.mask.astype(np.uint8)
+        seam = cv2.dilate(m8, cross).astype(bool) & ~cv2.erode(m8, cross).astype(bool)
+        seam &= ~cv2.dilate(kept.astype(np.uint8), cross).astype(bool)
+        if seam.any():
+            img8 = np.clip(np.rint(clean * 255.0), 0, 255).astype(np.uint8)
+            filled = cv2.inpaint(img8, seam.astype(np.uint8), 2, cv2.INPAINT_TELEA)
+            clean[seam] = filled[seam].astype(np.float32) / 255.0
         peeled.append(where)
     return clean, peeled[::-1]
