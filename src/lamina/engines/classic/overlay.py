@@ -91,9 +91,13 @@ def straight_segments(rgb: FloatImage, *, axis: int, min_length: int, gap: int) 
     closed = ndimage.binary_closing(strong, structure=np.ones((1, gap), bool))
     runs, _ = ndimage.label(closed, structure=np.array([[0, 0, 0], [1, 1, 1], [0, 0, 0]]))
     by_row: dict[int, list[Segment]] = {}
+    width = img.shape[1]
     for sl in ndimage.find_objects(runs):
         if sl is not None and sl[1].stop - sl[1].start >= 2 * gap:
-            by_row.setdefault(sl[0].start, []).append(Segment(sl[0].start, sl[1].start, sl[1].stop))
+            # The closing erodes runs at the image border: give them their ends back.
+            start = 0 if sl[1].start <= gap // 2 + 1 else sl[1].start
+            stop = width if sl[1].stop >= width - gap // 2 - 1 else sl[1].stop
+            by_row.setdefault(sl[0].start, []).append(Segment(sl[0].start, start, stop))
     lines = [line for row in by_row.values() for line in _chain(row, max_gap=max(4 * gap, h // 3))]
     return _strongest_rows([line for line in lines if line.length >= min_length])[:MAX_LINES]
 
@@ -146,6 +150,8 @@ def _side(
             continue
         if best is None or seg.length > best.length:
             best = seg
+    if best is None and border is not None and abs(near - border) <= abs(reach):
+        return Segment(border, lo, hi)  # a band whose rounded ends meet the border
     return best
 
 
@@ -183,7 +189,9 @@ def candidate_boxes(rgb: FloatImage) -> list[tuple[int, int, int, int, int]]:
                 continue
             # How far each side stops short of the corner: a rounded corner's radius.
             corners = [min(starts) - left.pos, right.pos + 1 - max(stops)]
-            corners += [s.start - y0 for s in (left, right)] + [y1 - s.stop for s in (left, right)]
+            for s in (left, right):
+                if s.pos not in (0, w - 1):  # a border side says nothing about corners
+                    corners += [s.start - y0, y1 - s.stop]
             corner = int(np.median(corners))
             radius = max(0, min(corner, (y1 - y0) // 2, (right.pos - left.pos) // 2) - 1)
             out.add((left.pos, y0, right.pos + 1, y1, radius))
@@ -323,7 +331,7 @@ def fit_overlay(
             return None
         slope, offset = _shared_slope_fit(seen[ok], under[ok])
         ok = np.abs(offset + slope * under - seen).max(axis=1) < 2.0 * tolerance
-    if ok.mean() < 0.5 or not 0.15 <= slope <= 0.85:
+    if ok.sum() < 0.6 * min(rgb.shape[:2]) or ok.mean() < 0.5 or not 0.15 <= slope <= 0.85:
         return None
     rms = float(np.sqrt(np.mean((offset + slope * under[ok] - seen[ok]) ** 2)))
     opacity = 1.0 - slope
