@@ -324,6 +324,8 @@ def fit_overlay(
         return None
     seen = rgb[inner[:, 0], inner[:, 1]].astype(np.float64)
     under = rgb[outer[:, 0], outer[:, 1]].astype(np.float64)
+    if float(np.median(np.abs(seen - under).max(axis=1))) < 0.03:
+        return None  # most of the outline is no edge at all: cheap to rule out first
     ok = _consensus(seen, under, 2.0 * tolerance)
     slope, offset = 0.0, np.zeros(3)
     for _ in range(2):
@@ -408,22 +410,33 @@ def find_overlays(rgb: FloatImage, *, limit: int = 4) -> list[Overlay]:
     agrees with its own fit only once the ones above are peeled, so the order
     found is top to bottom.
     """
-    candidates = candidate_boxes(rgb)
     image = rgb
+    fitted = {c: fit_overlay(image, c[:4], c[4]) for c in candidate_boxes(rgb)}
     found: list[Overlay] = []
     while len(found) < limit:
-        fits = [
-            fitted
-            for x0, y0, x1, y1, r in candidates
-            if (fitted := fit_overlay(image, (x0, y0, x1, y1), r)) is not None
-            and not any(_same_overlay(fitted, k) for k in found)
-        ]
+        fits = [o for o in fitted.values() if o is not None]
+        fits = [o for o in fits if not any(_same_overlay(o, k) for k in found)]
         if not fits:
             break
         best = max(fits, key=lambda o: (round(float(o.pair_ok.mean()), 2), o.support))
         found.append(best)
         image, _ = peel(image, [best])
+        # Only candidates whose outline reaches into the peeled overlay can fit otherwise now.
+        for c in fitted:
+            if _boxes_touch(c[:4], best.box, margin=4):
+                fitted[c] = fit_overlay(image, c[:4], c[4])
     return found[::-1]
+
+
+def _boxes_touch(
+    a: tuple[int, int, int, int], b: tuple[int, int, int, int], *, margin: int
+) -> bool:
+    return not (
+        a[2] + margin <= b[0]
+        or b[2] + margin <= a[0]
+        or a[3] + margin <= b[1]
+        or b[3] + margin <= a[1]
+    )
 
 
 def _same_overlay(a: Overlay, b: Overlay) -> bool:
