@@ -297,3 +297,16 @@ def test_thin_shape_elements_join_their_neighbour() -> None:
     assert out.kinds == ["background", "shape"]
     assert (out.labels[45, 5:55] == 0).all()
     assert (out.labels[10:40, 10:40] == 1).all()
+
+
+def test_a_rounded_card_is_completed_under_what_covers_its_corner() -> None:
+    from lamina.engines.classic.order import amodal_mask
+    from lamina.engines.classic.overlay import box_mask
+
+    card = box_mask((100, 100), (20, 20, 80, 80), 12)
+    above = np.zeros((100, 100), bool)
+    above[10:40, 10:40] = True  # a square over the card's top-left corner
+    extent = amodal_mask(card & ~above, above, complete=True)
+    assert extent[25, 25] and extent[32, 22]  # the hidden corner area comes back
+    assert not extent[21, 21]  # rounded, not square
+    assert not (extent & ~card).any()

@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from lamina.engines.classic.overlay import box_mask
 from lamina.engines.classic.segment import adjacency
 
 Labels = NDArray[np.int32]
@@ -127,13 +128,31 @@ def _bbox_rect(visible: Mask) -> Mask:
     return out
 
 
+def _rounded_rect(visible: Mask, known: Mask) -> Mask | None:
+    """The bounding rectangle with rounded corners (cards, buttons) that best explains
+    ``visible``: the corner radius adding the fewest unknown pixels and missing the fewest
+    visible ones."""
+    rows = np.flatnonzero(visible.any(axis=1))
+    cols = np.flatnonzero(visible.any(axis=0))
+    box = (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
+    short = min(box[2] - box[0], box[3] - box[1])
+    best: tuple[int, Mask] | None = None
+    for radius in np.unique(np.linspace(2, short // 2, 8).astype(int)):
+        shape = box_mask(visible.shape, box, int(radius))
+        score = int((shape & ~known).sum()) + int((visible & ~shape).sum())
+        if best is None or score < best[0]:
+            best = (score, shape)
+    return None if best is None else best[1]
+
+
 def amodal_mask(visible: Mask, above: Mask, *, complete: bool) -> Mask:
     """An element's full extent (crop): what shows, plus what elements above hide of it.
 
     Holes are filled where something above covers them. When ``complete``, the
-    first of its bounding rectangle, a fitted ellipse and its convex hull that
-    explains the shape (covers what shows, and adds only hidden pixels) is used
-    to restore the hidden part. The crop should leave room around the element.
+    first of its bounding rectangle, the same with rounded corners, a fitted
+    ellipse and its convex hull that explains the shape (covers what shows, and
+    adds only hidden pixels) is used to restore the hidden part. The crop should
+    leave room around the element.
     """
     if not visible.any():
         return visible.copy()
@@ -142,7 +161,8 @@ def amodal_mask(visible: Mask, above: Mask, *, complete: bool) -> Mask:
     if not complete:
         return out
     known = out | above
-    for make in (_bbox_rect, lambda v: _ellipse_fit(v, above), convex_hull):
+    makers = (_bbox_rect, lambda v: _rounded_rect(v, known), lambda v: _ellipse_fit(v, above))
+    for make in (*makers, convex_hull):
         shape = make(visible)
         if shape is None:
             continue
