@@ -28,7 +28,6 @@ from lamina.engines.classic.order import (
 )
 from lamina.engines.classic.overlay import find_overlays, peel
 from lamina.engines.classic.segment import adjacency, region_means, roughness, segment, to_lab
-from lamina.engines.classic.split import split_photo
 from lamina.engines.classic.text import group_glyphs
 
 Mask = NDArray[np.bool_]
@@ -316,34 +315,6 @@ def drop_slivers(el: Elements, lab: FloatImage) -> Elements:
     return Elements(labels, kinds, areas, bounding_boxes(labels, present.size), colours)
 
 
-def split_photos(
-    el: Elements, rgb: FloatImage, lab: FloatImage, num_layers: int, *, seed: int
-) -> Elements:
-    """Spend layers that would stay empty on photo elements holding two photos.
-
-    Largest first, each ``image`` element is offered to
-    :func:`~lamina.engines.classic.split.split_photo` while there are fewer
-    elements than layers.
-    """
-    labels = el.labels
-    kinds = list(el.kinds)
-    for e in np.argsort(-el.areas, kind="stable"):
-        if len(kinds) >= num_layers:
-            break
-        if e == 0 or kinds[e] != "image":
-            continue
-        part = split_photo(rgb, lab, labels == e, seed=seed)
-        if part is None:
-            continue
-        labels = labels.copy()
-        labels[part] = len(kinds)
-        kinds.append("image")
-    if len(kinds) == len(el.kinds):
-        return el
-    colours, areas = region_means(lab, labels, len(kinds))
-    return Elements(labels, kinds, areas, bounding_boxes(labels, len(kinds)), colours)
-
-
 def plan_layers(
     rgb: FloatImage, valid: Mask, num_layers: int, *, opaque: bool, seed: int
 ) -> list[LayerPlan]:
@@ -402,7 +373,7 @@ def _plan_elements(
     """:func:`plan_layers` for an image without overlays."""
     h, w = valid.shape
     lab = to_lab(np.clip(np.rint(rgb * 255.0), 0, 255).astype(np.uint8))
-    el = split_photos(drop_slivers(find_elements(lab, valid), lab), rgb, lab, num_layers, seed=seed)
+    el = drop_slivers(find_elements(lab, valid), lab)
     m = len(el.kinds)
     group_of = np.zeros(max(m, 1), np.int64)
     groups: list[list[int]] = []
