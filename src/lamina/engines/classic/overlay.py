@@ -8,9 +8,9 @@ the pixels just inside and just outside obey ``I_in = a * P + (1 - a) * I_out``
 with one opacity ``a`` and one colour ``P``, whatever lies below. This module
 finds the straight edges, assembles them into rectangles, keeps those whose
 outline passes that test (robustly: things crossing the outline are outliers),
-orders overlapping overlays, and peels them off the image
+finds overlapping overlays top to bottom, and peels them off the image
 (``B = (I - a * P) / (1 - a)``) so the rest of the engine sees what lies below.
-Everything is pure NumPy on the working copy.
+Pure functions of arrays (NumPy, SciPy, OpenCV) on the working copy.
 """
 
 from __future__ import annotations
@@ -313,11 +313,11 @@ def fit_overlay(
     """The overlay on ``box`` when its outline shows a translucent fill, else ``None``.
 
     ``I_in = (1 - a) * I_out + a * P`` is fitted on every inside/outside pair
-    with one slope for the three channels, twice: the second time only on
-    pairs that agree with the first fit, since letters, shapes and shadows
-    cross outlines. The fit must hold on most pairs, on more than one side,
-    and over an outside that varies (over one flat colour translucency cannot
-    be told from colour).
+    with one slope for the three channels: a small RANSAC over outline pieces
+    picks the pairs that agree (letters, shapes and shadows cross outlines),
+    then least squares on them, twice. The fit must hold on most pairs and
+    sides, over an outside that varies (over one flat colour translucency
+    cannot be told from colour), and visibly change what it covers.
     """
     inner, outer, side = _outline_pairs(rgb.shape[:2], box, radius)
     if inner.shape[0] < 48:
