@@ -268,8 +268,13 @@ def _refine_grainy_background(el: Elements, lab: FloatImage) -> Elements:
             kinds.append("panel" if grown.sum() > 0.15 * h * w else "shape")
     if np.array_equal(labels, el.labels):
         return el
-    present = np.flatnonzero(np.bincount(labels[labels >= 0], minlength=len(kinds)))
-    present = np.union1d(present, [0])
+    return _compact(labels, kinds, lab)
+
+
+def _compact(labels: Labels, kinds: list[str], lab: FloatImage) -> Elements:
+    """Elements from relabelled ``labels``: ids of vanished elements dropped (the
+    background, 0, always kept), traits recomputed."""
+    present = np.union1d(np.unique(labels[labels >= 0]), [0])
     new_id = np.zeros(len(kinds), np.int32)
     new_id[present] = np.arange(present.size, dtype=np.int32)
     labels = np.where(labels >= 0, new_id[np.maximum(labels, 0)], -1).astype(np.int32)
@@ -304,15 +309,7 @@ def drop_slivers(el: Elements, lab: FloatImage) -> Elements:
         other = np.where(a[touching] == e, b[touching], a[touching])
         labels[mine] = int(other[np.argmax(length[touching])])
         changed = True
-    if not changed:
-        return el
-    present = np.union1d(np.unique(labels[labels >= 0]), [0])
-    new_id = np.zeros(len(el.kinds), np.int32)
-    new_id[present] = np.arange(present.size, dtype=np.int32)
-    labels = np.where(labels >= 0, new_id[np.maximum(labels, 0)], -1).astype(np.int32)
-    colours, areas = region_means(lab, labels, present.size)
-    kinds = [el.kinds[e] for e in present]
-    return Elements(labels, kinds, areas, bounding_boxes(labels, present.size), colours)
+    return _compact(labels, el.kinds, lab) if changed else el
 
 
 def plan_layers(

@@ -190,8 +190,9 @@ def straight_edge_cues(labels: Labels, n: int, *, min_length: int = 8) -> NDArra
     for p, q, length in zip(*adjacency(labels), strict=True):
         if p <= 0 or q <= 0 or length < min_length:
             continue
-        rows = np.flatnonzero(((labels == p) | (labels == q)).any(axis=1))
-        cols = np.flatnonzero(((labels == p) | (labels == q)).any(axis=0))
+        pair = (labels == p) | (labels == q)
+        rows = np.flatnonzero(pair.any(axis=1))
+        cols = np.flatnonzero(pair.any(axis=0))
         ys = slice(max(rows[0] - 2, 0), min(rows[-1] + 3, h))
         xs = slice(max(cols[0] - 2, 0), min(cols[-1] + 3, w))
         sub = labels[ys, xs]

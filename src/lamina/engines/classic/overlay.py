@@ -22,6 +22,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from lamina.engines.classic.fill import inpaint
+
 Mask = NDArray[np.bool_]
 FloatImage = NDArray[np.float32]
 
@@ -496,9 +498,6 @@ def peel(rgb: FloatImage, overlays: list[Overlay]) -> tuple[FloatImage, list[Mas
         m8 = o.mask.astype(np.uint8)
         seam = cv2.dilate(m8, cross).astype(bool) & ~cv2.erode(m8, cross).astype(bool)
         seam &= ~cv2.dilate(kept.astype(np.uint8), cross).astype(bool)
-        if seam.any():
-            img8 = np.clip(np.rint(clean * 255.0), 0, 255).astype(np.uint8)
-            filled = cv2.inpaint(img8, seam.astype(np.uint8), 2, cv2.INPAINT_TELEA)
-            clean[seam] = filled[seam].astype(np.float32) / 255.0
+        clean = inpaint(clean, seam, radius=2)
         peeled.append(where)
     return clean, peeled[::-1]
