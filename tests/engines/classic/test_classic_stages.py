@@ -279,6 +279,32 @@ def test_a_straight_edge_running_on_past_a_junction_lies_on_top() -> None:
     assert cues[2, 1] == 0
 
 
+def test_a_border_bowing_into_an_element_is_the_outline_of_the_one_on_top() -> None:
+    from lamina.engines.classic.order import convex_edge_cues
+
+    eligible = np.array([False, True, True])
+    for top, bottom in ((1, 2), (2, 1)):
+        labels = np.zeros((120, 160), np.int32)
+        under = np.zeros((120, 160), np.uint8)
+        cv2.ellipse(under, (100, 60), (40, 30), 15, 0, 360, 1, -1)
+        over = np.zeros((120, 160), np.uint8)
+        cv2.circle(over, (55, 60), 35, 1, -1)
+        labels[under.astype(bool)] = bottom
+        labels[over.astype(bool)] = top  # the disc hides the ellipse's left end
+        cues = convex_edge_cues(labels, 3, eligible)
+        assert cues[bottom, top] > 0 and cues[top, bottom] == 0
+
+    labels = np.zeros((120, 160), np.int32)
+    labels[20:100, 20:80] = 1
+    labels[20:100, 80:140] = 2  # a straight border says nothing
+    assert not convex_edge_cues(labels, 3, eligible).any()
+    disc = np.zeros((120, 160), np.uint8)
+    cv2.circle(disc, (90, 60), 30, 1, -1)
+    labels[disc.astype(bool)] = 2  # curved, but text (not eligible) is not judged
+    assert convex_edge_cues(labels, 3, eligible).any()
+    assert not convex_edge_cues(labels, 3, np.array([False, True, False])).any()
+
+
 def test_thin_shape_elements_join_their_neighbour() -> None:
     from lamina.engines.classic.analyse import Elements, bounding_boxes, drop_slivers
     from lamina.engines.classic.segment import region_means

@@ -21,6 +21,7 @@ from lamina.engines.classic.group import group_elements
 from lamina.engines.classic.order import (
     amodal_mask,
     below_edges,
+    convex_edge_cues,
     crop,
     extent_overlaps,
     padded_box,
@@ -381,6 +382,9 @@ def _plan_elements(
         weights = below_edges(overlap, el.areas)
         # Straight T-junctions decide pairs the completed extents leave open.
         cues = straight_edge_cues(el.labels, m)
+        weights = np.where((weights == 0) & (weights.T == 0), cues, weights)
+        # Convex borders decide what is still open.
+        cues = convex_edge_cues(el.labels, m, complete)
         weights = np.where((weights == 0) & (weights.T == 0), cues, weights)
         sub = slice(1, m)
         gof, groups = group_elements(

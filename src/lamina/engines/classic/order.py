@@ -208,6 +208,67 @@ def straight_edge_cues(labels: Labels, n: int, *, min_length: int = 8) -> NDArra
     return out
 
 
+def convex_edge_cues(
+    labels: Labels, n: int, eligible: NDArray[np.bool_], *, min_length: int = 12
+) -> NDArray[np.float64]:
+    """``C[a, b] > 0`` when the border ``a`` shares with ``b`` bulges into ``a``.
+
+    A visible border is always the outline of the element on top, and the
+    outlines of shapes, cards and cut-outs are convex: a border that bows away
+    from ``b`` (into ``a``) is ``b``'s outline, so ``b`` lies on top. Only pairs
+    of ``eligible`` elements (shape-like kinds, not text) are judged, and only
+    borders that curve or bend enough to tell.
+    """
+    out = np.zeros((n, n), np.float64)
+    h, w = labels.shape
+    cross = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8)
+    for p, q, length in zip(*adjacency(labels), strict=True):
+        if p <= 0 or q <= 0 or length < min_length or not (eligible[p] and eligible[q]):
+            continue
+        pair = (labels == p) | (labels == q)
+        rows = np.flatnonzero(pair.any(axis=1))
+        cols = np.flatnonzero(pair.any(axis=0))
+        ys = slice(max(rows[0] - 1, 0), min(rows[-1] + 2, h))
+        xs = slice(max(cols[0] - 1, 0), min(cols[-1] + 2, w))
+        sub = labels[ys, xs]
+        bow = _bow_towards(sub == p, sub == q, cross, min_length)
+        if bow > 0:
+            out[q, p] = 0.5  # the border bows into q: it is p's outline, q lies below
+        elif bow < 0:
+            out[p, q] = 0.5
+    return out
+
+
+def _bow_towards(mine: Mask, other: Mask, cross: NDArray[np.uint8], min_length: int) -> int:
+    """``+1`` when the border of ``mine`` with ``other`` bows into ``other``, ``-1`` when
+    into ``mine``, ``0`` when it is too short or too straight to say."""
+    near_other = cv2.dilate(other.astype(np.uint8), cross).astype(bool)
+    near_mine = cv2.dilate(mine.astype(np.uint8), cross).astype(bool)
+    border = np.argwhere(mine & near_other).astype(np.float64)
+    facing = np.argwhere(other & near_mine).astype(np.float64)
+    if border.shape[0] < min_length or facing.shape[0] == 0:
+        return 0
+    centre = border.mean(axis=0)
+    axis = np.linalg.svd(border - centre, full_matrices=False)[2][0]
+    along = (border - centre) @ axis
+    lo, hi = float(along.min()), float(along.max())
+    chord = hi - lo
+    if chord < min_length:
+        return 0
+    start, end = border[int(np.argmin(along))], border[int(np.argmax(along))]
+    direction = (end - start) / max(float(np.hypot(*(end - start))), 1e-9)
+    normal = np.array([-direction[1], direction[0]])
+    middle = np.abs(along - (lo + hi) / 2) <= chord / 4
+    if not middle.any():
+        return 0
+    sagitta = float(np.median((border[middle] - start) @ normal))
+    # ``other`` lies on the side of the border its facing pixels are on.
+    side = float(np.mean((facing - start) @ normal) - np.mean((border - start) @ normal))
+    if abs(sagitta) < max(1.0, 0.03 * chord) or abs(side) < 0.2:
+        return 0
+    return 1 if sagitta * side > 0 else -1
+
+
 def _runs_on(
     sub: Labels, me: int, other: int, cross: NDArray[np.uint8], min_length: int
 ) -> tuple[int, int] | None:
