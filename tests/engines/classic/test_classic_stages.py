@@ -325,6 +325,29 @@ def test_thin_shape_elements_join_their_neighbour() -> None:
     assert (out.labels[10:40, 10:40] == 1).all()
 
 
+def test_specks_of_the_backdrop_go_back_to_the_background() -> None:
+    from lamina.engines.classic.analyse import Elements, bounding_boxes, drop_backdrop_specks
+    from lamina.engines.classic.segment import region_means
+
+    lab = np.zeros((80, 80, 3), np.float32)
+    lab[..., 0] = np.where((np.arange(80)[None, :] + np.arange(80)[:, None]) % 8 < 4, 40, 60)
+    lab[..., 1] = 50.0
+    labels = np.zeros((80, 80), np.int32)
+    labels[20:40, 10:30] = 1  # a card of its own colour
+    lab[20:40, 10:30] = (70, -30, 20)
+    labels[50:54, 50:54] = 2  # an island of the stripes, cut off by glyphs
+    lab[50:54, 50:54, 0] = 50.0
+    labels[60:64, 10:14] = 3  # a small dot of another colour: a real element
+    lab[60:64, 10:14] = (50, -40, 30)
+    colours, areas = region_means(lab, labels, 4)
+    kinds = ["background", "shape", "shape", "shape"]
+    el = Elements(labels, kinds, areas, bounding_boxes(labels, 4), colours)
+    out = drop_backdrop_specks(el, lab)
+    assert out.kinds == ["background", "shape", "shape"]
+    assert (out.labels[50:54, 50:54] == 0).all()
+    assert (out.labels[60:64, 10:14] == 2).all() and (out.labels[20:40, 10:30] == 1).all()
+
+
 def test_a_rounded_card_is_completed_under_what_covers_its_corner() -> None:
     from lamina.engines.classic.order import amodal_mask
     from lamina.engines.classic.overlay import box_mask

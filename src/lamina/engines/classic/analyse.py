@@ -313,6 +313,37 @@ def drop_slivers(el: Elements, lab: FloatImage) -> Elements:
     return _compact(labels, el.kinds, lab) if changed else el
 
 
+SPECK_AREA = 0.0005
+"""Largest share of the image a speck of the backdrop, cut off by elements, can cover."""
+
+
+def drop_backdrop_specks(el: Elements, lab: FloatImage) -> Elements:
+    """Return small elements of the backdrop's own colour to the background.
+
+    Between glyphs and along edges, textures (stripes, grain) break into
+    islands that region growing cannot join to the rest of the backdrop. An
+    element is one only if it differs from what surrounds it; a speck whose
+    colour lies within the range of the background around it is backdrop.
+    """
+    labels = el.labels.copy()
+    h, w = labels.shape
+    limit = max(16, SPECK_AREA * h * w)
+    ring_kernel = np.ones((7, 7), np.uint8)
+    changed = False
+    for e in np.flatnonzero((el.areas <= limit) & (np.arange(len(el.kinds)) > 0)):
+        x0, y0, x1, y1 = (int(v) for v in el.bboxes[e])
+        ys, xs = slice(max(y0 - 4, 0), min(y1 + 4, h)), slice(max(x0 - 4, 0), min(x1 + 4, w))
+        mine = labels[ys, xs] == e
+        ring = cv2.dilate(mine.astype(np.uint8), ring_kernel).astype(bool) & (labels[ys, xs] == 0)
+        if ring.sum() < 8:
+            continue
+        lo, hi = np.percentile(lab[ys, xs][ring], [5, 95], axis=0)
+        if ((el.colours[e] >= lo - 2.0) & (el.colours[e] <= hi + 2.0)).all():
+            labels[ys, xs][mine] = 0
+            changed = True
+    return _compact(labels, el.kinds, lab) if changed else el
+
+
 def plan_layers(
     rgb: FloatImage, valid: Mask, num_layers: int, *, opaque: bool, seed: int
 ) -> list[LayerPlan]:
@@ -371,7 +402,7 @@ def _plan_elements(
     """:func:`plan_layers` for an image without overlays."""
     h, w = valid.shape
     lab = to_lab(np.clip(np.rint(rgb * 255.0), 0, 255).astype(np.uint8))
-    el = drop_slivers(find_elements(lab, valid), lab)
+    el = drop_backdrop_specks(drop_slivers(find_elements(lab, valid), lab), lab)
     m = len(el.kinds)
     group_of = np.zeros(max(m, 1), np.int64)
     groups: list[list[int]] = []
