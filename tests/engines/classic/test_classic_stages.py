@@ -304,6 +304,16 @@ def test_a_border_bowing_into_an_element_is_the_outline_of_the_one_on_top() -> N
     assert convex_edge_cues(labels, 3, eligible).any()
     assert not convex_edge_cues(labels, 3, np.array([False, True, False])).any()
 
+    labels = np.zeros((120, 160), np.int32)
+    labels[40:90, 70:150] = 1
+    angles = np.arange(16) * np.pi / 8 + 0.2
+    radii = np.where(np.arange(16) % 2 == 0, 40, 16)
+    star = np.stack([70 + radii * np.cos(angles), 62 + radii * np.sin(angles)], 1)
+    mask = np.zeros((120, 160), np.uint8)
+    cv2.fillPoly(mask, [star.round().astype(np.int32)], 1)
+    labels[mask.astype(bool)] = 2  # a star over the card's side: its spikes bow both ways
+    assert not convex_edge_cues(labels, 3, eligible).any()
+
 
 def test_thin_shape_elements_join_their_neighbour() -> None:
     from lamina.engines.classic.analyse import Elements, bounding_boxes, drop_slivers

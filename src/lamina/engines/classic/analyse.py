@@ -411,12 +411,11 @@ def _plan_elements(
         complete = np.array([k in _COMPLETE_KINDS for k in el.kinds])
         overlap = extent_overlaps(el.labels, el.bboxes, complete)
         weights = below_edges(overlap, el.areas)
-        # Straight T-junctions decide pairs the completed extents leave open.
-        cues = straight_edge_cues(el.labels, m)
-        weights = np.where((weights == 0) & (weights.T == 0), cues, weights)
-        # Convex borders decide what is still open.
-        cues = convex_edge_cues(el.labels, m, complete)
-        weights = np.where((weights == 0) & (weights.T == 0), cues, weights)
+        # Border cues (straight T-junctions, convex outlines) vote with the extents.
+        weights = weights + straight_edge_cues(el.labels, m)
+        solid = complete & (el.areas >= 0.002 * h * w)  # specks' outlines say little
+        weights = weights + convex_edge_cues(el.labels, m, solid)
+        weights = np.maximum(weights - weights.T, 0.0)
         sub = slice(1, m)
         gof, groups = group_elements(
             weights[sub, sub],

@@ -214,10 +214,11 @@ def convex_edge_cues(
     """``C[a, b] > 0`` when the border ``a`` shares with ``b`` bulges into ``a``.
 
     A visible border is always the outline of the element on top, and the
-    outlines of shapes, cards and cut-outs are convex: a border that bows away
-    from ``b`` (into ``a``) is ``b``'s outline, so ``b`` lies on top. Only pairs
-    of ``eligible`` elements (shape-like kinds, not text) are judged, and only
-    borders that curve or bend enough to tell.
+    outlines of shapes, cards and cut-outs are mostly convex: a border that bows
+    away from ``b`` (into ``a``) is ``b``'s outline, so ``b`` lies on top, when
+    ``b`` looks convex itself. Only pairs of ``eligible`` elements (shape-like
+    kinds, not text) are judged, and only borders that curve or bend enough to
+    tell. The weight (0.25) is below that of clear completion evidence.
     """
     out = np.zeros((n, n), np.float64)
     h, w = labels.shape
@@ -232,11 +233,24 @@ def convex_edge_cues(
         xs = slice(max(cols[0] - 1, 0), min(cols[-1] + 2, w))
         sub = labels[ys, xs]
         bow = _bow_towards(sub == p, sub == q, cross, min_length)
-        if bow > 0:
-            out[q, p] = 0.5  # the border bows into q: it is p's outline, q lies below
-        elif bow < 0:
-            out[p, q] = 0.5
+        # The upper element must itself look convex (a star's spikes bow both ways).
+        if bow > 0 and _solidity(sub, p, q) >= SOLID:
+            out[q, p] = 0.25  # the border bows into q: it is p's outline, q lies below
+        elif bow < 0 and _solidity(sub, q, p) >= SOLID:
+            out[p, q] = 0.25
     return out
+
+
+SOLID = 0.85
+"""Least share of its convex hull an element must fill for its outline to count as convex."""
+
+
+def _solidity(labels: Labels, me: int, other: int) -> float:
+    """Share of ``me``'s convex hull that ``me`` or a third element (which may hide part
+    of ``me``) fills: backdrop or ``other`` in the hull means a concave outline."""
+    hull = convex_hull(labels == me)
+    solid = (labels == me) | ((labels > 0) & (labels != other))
+    return int((hull & solid).sum()) / max(int(hull.sum()), 1)
 
 
 def _bow_towards(mine: Mask, other: Mask, cross: NDArray[np.uint8], min_length: int) -> int:
