@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from lamina.engines import Engine, get_engine
 from lamina.engines.classic import ClassicEngine
@@ -169,6 +169,25 @@ def test_drop_shadow_goes_with_its_shape() -> None:
     assert np.abs(layer0[90, 90, :3].astype(int) - bg).max() <= 3
     # ... and the shadow is part of the shape's layer.
     assert layer1[90, 90, 3] > 40 and layer1[90, 90, :3].max() < 80
+
+
+def test_thin_strokes_get_soft_edges() -> None:
+    size = 128
+    ys, xs = np.mgrid[0:size, 0:size]
+    bg = np.stack([60 + xs, 120 + ys // 2, np.full_like(xs, 90)], axis=2).astype(np.float64)
+    mask = Image.new("L", (size, size), 0)
+    ImageDraw.Draw(mask).text((8, 40), "Tilt", fill=255, font=ImageFont.load_default(size=40))
+    truth = np.asarray(mask)
+    a = truth[..., None] / 255.0
+    rgb = np.rint(bg * (1 - a) + np.array([250, 240, 40]) * a)
+    image = opaque(np.clip(rgb, 0, 255).astype(np.uint8))
+    stack = decompose(image, 2)
+    assert_reconstructs(image, stack)
+    alpha = stack.layers[1].rgba[..., 3].astype(int)
+    edge = (truth > 40) & (truth < 215)
+    # The letters' anti-aliased edges are unblended, not cut to 0 or 255.
+    assert np.median(np.abs(alpha[edge] - truth[edge])) <= 30
+    assert ((alpha > 0) & (alpha < 255))[edge].mean() > 0.5
 
 
 def test_deterministic() -> None:

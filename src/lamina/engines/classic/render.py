@@ -17,6 +17,7 @@ from lamina.engines.classic.fill import SmoothModel, normalised_coords
 from lamina.engines.classic.matting import local_colour, unblend_alpha
 
 Mask = NDArray[np.bool_]
+_CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8)
 
 
 def upsample_mask(mask: Mask, shape: tuple[int, int]) -> Mask:
@@ -132,6 +133,9 @@ def render_layers(
             edge = grown & ~core & (owner[ys_, xs_] <= k) & input_opaque[ys_, xs_]
             edge &= acc[ys_, xs_] >= 1.0 - 1e-4
             inside = core & (owner[ys_, xs_] == k)
+            if inside.sum() < 0.25 * m8.sum():
+                # Thin strokes (text) have no core: their centre lines carry the colour.
+                inside = cv2.erode(m8, _CROSS).astype(bool) & (owner[ys_, xs_] == k)
             if edge.any() and inside.any():
                 sub = colour[ys_, xs_].astype(np.float32) / 255.0
                 fg, known = local_colour(sub, inside, sigma=float(2 * band))
