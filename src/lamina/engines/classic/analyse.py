@@ -313,7 +313,7 @@ def drop_slivers(el: Elements, lab: FloatImage) -> Elements:
     return _compact(labels, el.kinds, lab) if changed else el
 
 
-SPECK_AREA = 0.0005
+SPECK_AREA = 0.002
 """Largest share of the image a speck of the backdrop, cut off by elements, can cover."""
 
 
