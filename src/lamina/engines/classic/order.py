@@ -8,6 +8,8 @@ below. Pairs without evidence keep the prior that bigger elements lie lower.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import cv2
 import numpy as np
 from numpy.typing import NDArray
@@ -174,6 +176,22 @@ def amodal_mask(visible: Mask, above: Mask, *, complete: bool) -> Mask:
     return out
 
 
+def _touching_pairs(
+    labels: Labels, min_length: int, *, pad: int
+) -> Iterator[tuple[int, int, Labels]]:
+    """``(p, q, crop)`` for every two foreground elements sharing a border of at least
+    ``min_length`` pixels; ``crop`` is ``labels`` round both, ``pad`` pixels wider."""
+    h, w = labels.shape
+    boxes = ndimage.find_objects(labels + 1)  # element e at index e
+    for p, q, length in zip(*adjacency(labels), strict=True):
+        if p <= 0 or q <= 0 or length < min_length:
+            continue
+        (py, px), (qy, qx) = boxes[p], boxes[q]
+        ys = slice(max(min(py.start, qy.start) - pad, 0), min(max(py.stop, qy.stop) + pad, h))
+        xs = slice(max(min(px.start, qx.start) - pad, 0), min(max(px.stop, qx.stop) + pad, w))
+        yield int(p), int(q), labels[ys, xs]
+
+
 def straight_edge_cues(labels: Labels, n: int, *, min_length: int = 8) -> NDArray[np.float64]:
     """``C[a, b] > 0`` when ``b``'s straight outline runs on past where it meets ``a``.
 
@@ -185,17 +203,8 @@ def straight_edge_cues(labels: Labels, n: int, *, min_length: int = 8) -> NDArra
     """
 
     out = np.zeros((n, n), np.float64)
-    h, w = labels.shape
     cross = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8)
-    for p, q, length in zip(*adjacency(labels), strict=True):
-        if p <= 0 or q <= 0 or length < min_length:
-            continue
-        pair = (labels == p) | (labels == q)
-        rows = np.flatnonzero(pair.any(axis=1))
-        cols = np.flatnonzero(pair.any(axis=0))
-        ys = slice(max(rows[0] - 2, 0), min(rows[-1] + 3, h))
-        xs = slice(max(cols[0] - 2, 0), min(cols[-1] + 3, w))
-        sub = labels[ys, xs]
+    for p, q, sub in _touching_pairs(labels, min_length, pad=2):
         run_p = _runs_on(sub, p, q, cross, min_length)
         run_q = _runs_on(sub, q, p, cross, min_length)
         if run_p is None or run_q is None:
@@ -221,17 +230,10 @@ def convex_edge_cues(
     tell. The weight (0.25) is below that of clear completion evidence.
     """
     out = np.zeros((n, n), np.float64)
-    h, w = labels.shape
     cross = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8)
-    for p, q, length in zip(*adjacency(labels), strict=True):
-        if p <= 0 or q <= 0 or length < min_length or not (eligible[p] and eligible[q]):
+    for p, q, sub in _touching_pairs(labels, min_length, pad=1):
+        if not (eligible[p] and eligible[q]):
             continue
-        pair = (labels == p) | (labels == q)
-        rows = np.flatnonzero(pair.any(axis=1))
-        cols = np.flatnonzero(pair.any(axis=0))
-        ys = slice(max(rows[0] - 1, 0), min(rows[-1] + 2, h))
-        xs = slice(max(cols[0] - 1, 0), min(cols[-1] + 2, w))
-        sub = labels[ys, xs]
         bow = _bow_towards(sub == p, sub == q, cross, min_length)
         # The upper element must itself look convex (a star's spikes bow both ways).
         if bow > 0 and _solidity(sub, p, q) >= SOLID:
