@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from lamina.engines.classic.engine import ClassicEngine
-from lamina.engines.classic.overlay import box_mask, find_overlays, peel
+from lamina.engines.classic.overlay import box_mask, corner_radius, find_overlays, peel
 from lamina.imaging.composite import composite_uint8
 from lamina.types import DecomposeParams
 
@@ -51,6 +51,15 @@ def test_band_and_card_over_a_photo_are_found_with_their_tint_and_order() -> Non
     inside = band | card
     core = cv2.erode(inside.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
     assert np.abs(clean[core] - photo[core]).mean() < 0.02
+
+
+@pytest.mark.parametrize("radius", [0, 9, 24])
+def test_corner_radius_follows_the_card_s_arcs(radius: int) -> None:
+    card = box_mask((SIZE, SIZE), (40, 60, 200, 210), radius)
+    img = _quantise(_over(_photo(2), card, (1, 1, 1), 0.6))
+    # Whatever the sides' ends suggested, the radius comes from the arcs themselves.
+    for guess in (0, 4, 16):
+        assert abs(corner_radius(img, (40, 60, 200, 210), guess) - radius) <= 1
 
 
 def test_a_shape_laid_across_an_overlay_is_kept_whole() -> None:

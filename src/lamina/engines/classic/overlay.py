@@ -309,6 +309,46 @@ def _on_colour_line(under: NDArray[np.float64], colour: NDArray[np.float64]) -> 
     return bool(np.linalg.norm(off_line) < 0.08)
 
 
+def corner_radius(rgb: FloatImage, box: tuple[int, int, int, int], guess: int) -> int:
+    """The corner radius of ``box`` whose arcs run along the strongest edges.
+
+    Where the straight sides stop only estimates the radius (a letter or a
+    shadow near a corner shortens or lengthens a side), and a radius too small
+    leaves the corners' true arcs behind as specks when the overlay is peeled.
+    Corners on the image border say nothing and are left out.
+    """
+    h, w = rgb.shape[:2]
+    x0, y0, x1, y1 = box
+    inside = [x0 > 0, y0 > 0, x1 < w, y1 < h]  # left, top, right, bottom sides
+    corners = [
+        (slice(y0, y0 + 1), slice(x0, x0 + 1), inside[0] and inside[1]),
+        (slice(y0, y0 + 1), slice(x1 - 1, x1), inside[2] and inside[1]),
+        (slice(y1 - 1, y1), slice(x0, x0 + 1), inside[0] and inside[3]),
+        (slice(y1 - 1, y1), slice(x1 - 1, x1), inside[2] and inside[3]),
+    ]
+    if not any(c[2] for c in corners):
+        return guess
+    limit = min((x1 - x0) // 2, (y1 - y0) // 2, max(2 * guess + 8, min(x1 - x0, y1 - y0) // 4))
+    grey = rgb.mean(axis=2)
+    grad = np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1))
+    zone = np.zeros((h, w), bool)
+    for ys, xs, used in corners:
+        if used:
+            cy, cx = ys.start, xs.start
+            zone[max(cy - limit, 0) : cy + limit + 1, max(cx - limit, 0) : cx + limit + 1] = True
+    zone &= box_mask((h, w), box, 0)
+    cross = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8)
+    best, best_score = guess, -1.0
+    for radius in range(0, limit + 1):
+        m8 = box_mask((h, w), box, radius).astype(np.uint8)
+        outline = zone & (m8 > cv2.erode(m8, cross))
+        if outline.any():
+            score = float(grad[outline].mean())
+            if score > best_score:
+                best, best_score = radius, score
+    return best
+
+
 def fit_overlay(
     rgb: FloatImage, box: tuple[int, int, int, int], radius: int, *, tolerance: float = 0.02
 ) -> Overlay | None:
@@ -361,6 +401,7 @@ def fit_overlay(
     close = (np.abs(seen - under).max(axis=1) < 0.02) & (expected > 0.06)
     crossings = inner[~ok & close]
     box = _snap(rgb, box, slope, offset)
+    radius = corner_radius(rgb, box, radius)
     return Overlay(
         box=box,
         radius=radius,
