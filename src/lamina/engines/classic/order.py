@@ -3,7 +3,9 @@
 An element's convex hull stands in for its complete (amodal) shape: a card
 whose hull contains a text block continues under it, and a rectangle whose
 hull bites into a circle's visible area was cut by that circle, so it lies
-below. Pairs without evidence keep the prior that bigger elements lie lower.
+below. Borders vote too: a straight edge running on past a junction, and an
+outline bulging into its neighbour, belong to the element on top. Pairs
+without evidence keep the prior that bigger elements lie lower.
 """
 
 from __future__ import annotations

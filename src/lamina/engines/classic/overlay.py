@@ -319,23 +319,25 @@ def corner_radius(rgb: FloatImage, box: tuple[int, int, int, int], guess: int) -
     """
     h, w = rgb.shape[:2]
     x0, y0, x1, y1 = box
-    inside = [x0 > 0, y0 > 0, x1 < w, y1 < h]  # left, top, right, bottom sides
+    left, top, right, bottom = x0 > 0, y0 > 0, x1 < w, y1 < h  # sides inside the image
     corners = [
-        (slice(y0, y0 + 1), slice(x0, x0 + 1), inside[0] and inside[1]),
-        (slice(y0, y0 + 1), slice(x1 - 1, x1), inside[2] and inside[1]),
-        (slice(y1 - 1, y1), slice(x0, x0 + 1), inside[0] and inside[3]),
-        (slice(y1 - 1, y1), slice(x1 - 1, x1), inside[2] and inside[3]),
+        (y, x)
+        for (y, x), used in (
+            ((y0, x0), left and top),
+            ((y0, x1 - 1), right and top),
+            ((y1 - 1, x0), left and bottom),
+            ((y1 - 1, x1 - 1), right and bottom),
+        )
+        if used
     ]
-    if not any(c[2] for c in corners):
+    if not corners:
         return guess
     limit = min((x1 - x0) // 2, (y1 - y0) // 2, max(2 * guess + 8, min(x1 - x0, y1 - y0) // 4))
     grey = rgb.mean(axis=2)
     grad = np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1))
     zone = np.zeros((h, w), bool)
-    for ys, xs, used in corners:
-        if used:
-            cy, cx = ys.start, xs.start
-            zone[max(cy - limit, 0) : cy + limit + 1, max(cx - limit, 0) : cx + limit + 1] = True
+    for cy, cx in corners:
+        zone[max(cy - limit, 0) : cy + limit + 1, max(cx - limit, 0) : cx + limit + 1] = True
     zone &= box_mask((h, w), box, 0)
     cross = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8)
     best, best_score = guess, -1.0
