@@ -22,6 +22,7 @@ from lamina.engines.classic.segment import adjacency
 
 Labels = NDArray[np.int32]
 Mask = NDArray[np.bool_]
+_CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8)
 
 
 def crop(bbox: NDArray[np.int64] | tuple[int, int, int, int]) -> tuple[slice, slice]:
@@ -205,10 +206,9 @@ def straight_edge_cues(labels: Labels, n: int, *, min_length: int = 8) -> NDArra
     """
 
     out = np.zeros((n, n), np.float64)
-    cross = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8)
     for p, q, sub in _touching_pairs(labels, min_length, pad=2):
-        run_p = _runs_on(sub, p, q, cross, min_length)
-        run_q = _runs_on(sub, q, p, cross, min_length)
+        run_p = _runs_on(sub, p, q, min_length)
+        run_q = _runs_on(sub, q, p, min_length)
         if run_p is None or run_q is None:
             continue
         (shared_p, beyond_p), (_, beyond_q) = run_p, run_q
@@ -232,11 +232,10 @@ def convex_edge_cues(
     tell. The weight (0.25) is below that of clear completion evidence.
     """
     out = np.zeros((n, n), np.float64)
-    cross = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8)
     for p, q, sub in _touching_pairs(labels, min_length, pad=1):
         if not (eligible[p] and eligible[q]):
             continue
-        bow = _bow_towards(sub == p, sub == q, cross, min_length)
+        bow = _bow_towards(sub == p, sub == q, min_length)
         # The upper element must itself look convex (a star's spikes bow both ways).
         if bow > 0 and _solidity(sub, p, q) >= SOLID:
             out[q, p] = 0.25  # the border bows into q: it is p's outline, q lies below
@@ -257,11 +256,11 @@ def _solidity(labels: Labels, me: int, other: int) -> float:
     return int((hull & solid).sum()) / max(int(hull.sum()), 1)
 
 
-def _bow_towards(mine: Mask, other: Mask, cross: NDArray[np.uint8], min_length: int) -> int:
+def _bow_towards(mine: Mask, other: Mask, min_length: int) -> int:
     """``+1`` when the border of ``mine`` with ``other`` bows into ``other``, ``-1`` when
     into ``mine``, ``0`` when it is too short or too straight to say."""
-    near_other = cv2.dilate(other.astype(np.uint8), cross).astype(bool)
-    near_mine = cv2.dilate(mine.astype(np.uint8), cross).astype(bool)
+    near_other = cv2.dilate(other.astype(np.uint8), _CROSS).astype(bool)
+    near_mine = cv2.dilate(mine.astype(np.uint8), _CROSS).astype(bool)
     border = np.argwhere(mine & near_other).astype(np.float64)
     facing = np.argwhere(other & near_mine).astype(np.float64)
     if border.shape[0] < min_length or facing.shape[0] == 0:
@@ -287,13 +286,11 @@ def _bow_towards(mine: Mask, other: Mask, cross: NDArray[np.uint8], min_length: 
     return 1 if sagitta * side > 0 else -1
 
 
-def _runs_on(
-    sub: Labels, me: int, other: int, cross: NDArray[np.uint8], min_length: int
-) -> tuple[int, int] | None:
+def _runs_on(sub: Labels, me: int, other: int, min_length: int) -> tuple[int, int] | None:
     """``(shared, beyond)``: ``me``'s pixels along ``other``, when they lie on a line, and
     how many of ``me``'s other outline pixels continue that line; ``None`` if not straight."""
     mine = sub == me
-    touching = cv2.dilate((sub == other).astype(np.uint8), cross).astype(bool)
+    touching = cv2.dilate((sub == other).astype(np.uint8), _CROSS).astype(bool)
     edge = mine & touching
     points = np.argwhere(edge).astype(np.float64)
     if points.shape[0] < min_length:
@@ -310,7 +307,7 @@ def _runs_on(
     lo, hi = float(along.min()), float(along.max())
     if hi - lo < min_length:
         return None
-    outline = mine & ~cv2.erode(mine.astype(np.uint8), cross).astype(bool)
+    outline = mine & ~cv2.erode(mine.astype(np.uint8), _CROSS).astype(bool)
     near = cv2.dilate(touching.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
     rest = np.argwhere(outline & ~near).astype(np.float64)
     if rest.shape[0] == 0:

@@ -26,6 +26,7 @@ from lamina.engines.classic.fill import inpaint
 
 Mask = NDArray[np.bool_]
 FloatImage = NDArray[np.float32]
+_CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8)
 
 EDGE_STEP = 0.025
 """Smallest colour step (0..1, any channel) across a pixel row or column that counts as edge."""
@@ -339,11 +340,10 @@ def corner_radius(rgb: FloatImage, box: tuple[int, int, int, int], guess: int) -
     for cy, cx in corners:
         zone[max(cy - limit, 0) : cy + limit + 1, max(cx - limit, 0) : cx + limit + 1] = True
     zone &= box_mask((h, w), box, 0)
-    cross = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8)
     best, best_score = guess, -1.0
     for radius in range(0, limit + 1):
         m8 = box_mask((h, w), box, radius).astype(np.uint8)
-        outline = zone & (m8 > cv2.erode(m8, cross))
+        outline = zone & (m8 > cv2.erode(m8, _CROSS))
         if outline.any():
             score = float(grad[outline].mean())
             if score > best_score:
@@ -532,15 +532,14 @@ def peel(rgb: FloatImage, overlays: list[Overlay]) -> tuple[FloatImage, list[Mas
     """
     clean = rgb.astype(np.float32, copy=True)
     peeled: list[Mask] = []
-    cross = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8)
     for o in reversed(overlays):
         kept = protected(clean, o)
         where = o.mask & ~kept
         under = (clean[where] - o.opacity * o.colour) / (1.0 - o.opacity)
         clean[where] = np.clip(under, 0.0, 1.0)
         m8 = o.mask.astype(np.uint8)
-        seam = cv2.dilate(m8, cross).astype(bool) & ~cv2.erode(m8, cross).astype(bool)
-        seam &= ~cv2.dilate(kept.astype(np.uint8), cross).astype(bool)
+        seam = cv2.dilate(m8, _CROSS).astype(bool) & ~cv2.erode(m8, _CROSS).astype(bool)
+        seam &= ~cv2.dilate(kept.astype(np.uint8), _CROSS).astype(bool)
         clean = inpaint(clean, seam, radius=2)
         peeled.append(where)
     return clean, peeled[::-1]
