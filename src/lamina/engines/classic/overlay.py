@@ -334,15 +334,21 @@ def corner_radius(rgb: FloatImage, box: tuple[int, int, int, int], guess: int) -
     if not corners:
         return guess
     limit = min((x1 - x0) // 2, (y1 - y0) // 2, max(2 * guess + 8, min(x1 - x0, y1 - y0) // 4))
-    grey = rgb.mean(axis=2)
+    # Work on the box and a one-pixel frame: outlines lie inside the box, and their
+    # erosion and 3x3 gradients need one pixel beyond it.
+    oy, ox = max(y0 - 1, 0), max(x0 - 1, 0)
+    ch, cw = min(y1 + 1, h) - oy, min(x1 + 1, w) - ox
+    local = (x0 - ox, y0 - oy, x1 - ox, y1 - oy)
+    grey = rgb[oy : oy + ch, ox : ox + cw].mean(axis=2)
     grad = np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1))
-    zone = np.zeros((h, w), bool)
+    zone = np.zeros((ch, cw), bool)
     for cy, cx in corners:
+        cy, cx = cy - oy, cx - ox
         zone[max(cy - limit, 0) : cy + limit + 1, max(cx - limit, 0) : cx + limit + 1] = True
-    zone &= box_mask((h, w), box, 0)
+    zone &= box_mask((ch, cw), local, 0)
     best, best_score = guess, -1.0
     for radius in range(0, limit + 1):
-        m8 = box_mask((h, w), box, radius).astype(np.uint8)
+        m8 = box_mask((ch, cw), local, radius).astype(np.uint8)
         outline = zone & (m8 > cv2.erode(m8, _CROSS))
         if outline.any():
             score = float(grad[outline].mean())
