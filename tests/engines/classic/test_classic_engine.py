@@ -171,6 +171,29 @@ def test_drop_shadow_goes_with_its_shape() -> None:
     assert layer1[90, 90, 3] > 40 and layer1[90, 90, :3].max() < 80
 
 
+def test_feathered_edge_fades_out_with_its_element() -> None:
+    size = 256
+    disc = np.zeros((size, size), np.float32)
+    cv2.circle(disc, (128, 128), 60, 1.0, -1)
+    truth = cv2.GaussianBlur(disc, (0, 0), 2.0)
+    bg, fg = np.array([200.0, 190.0, 90.0]), np.array([30.0, 80.0, 160.0])
+    rgb = bg * (1 - truth[..., None]) + fg * truth[..., None]
+    image = opaque(np.clip(np.rint(rgb), 0, 255).astype(np.uint8))
+    stack = decompose(image, 2)
+    assert_reconstructs(image, stack)
+    alpha = stack.layers[1].rgba[..., 3].astype(np.float64) / 255.0
+    outer = np.hypot(*np.mgrid[0:size, 0:size] - 128.0) > 61
+    # Outside the outline the layer fades like the truth, down to the faint tail ...
+    fringe = outer & (truth > 0.02)
+    assert np.median(np.abs(alpha[fringe] - truth[fringe])) < 0.05
+    tail = outer & (truth * 255 >= 1) & (truth < 0.02)
+    assert (alpha[tail] > 0).mean() > 0.8
+    # ... in the element's colour, and the background under it is the flat colour.
+    faint = tail & (alpha > 0)
+    assert np.abs(stack.layers[1].rgba[faint][:, :3] - fg).mean() < 40
+    assert np.abs(stack.layers[0].rgba[outer][:, :3] - bg).max() <= 3
+
+
 def test_thin_strokes_get_soft_edges() -> None:
     size = 128
     ys, xs = np.mgrid[0:size, 0:size]

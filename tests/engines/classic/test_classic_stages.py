@@ -238,6 +238,24 @@ def test_reconstruction_is_exact_for_arbitrary_plans(seed: int) -> None:
         assert (layers[0][..., 3] == 255).all()
 
 
+def test_a_faint_top_pixel_keeps_its_colour_and_the_background_takes_the_rest() -> None:
+    bg, fg = np.array([100, 110, 120]), np.array([250, 20, 20])
+    a = 3 / 255
+    image = np.zeros((4, 4, 4), np.uint8)
+    image[..., :3] = np.rint(a * fg + (1 - a) * bg)
+    image[..., 3] = 255
+    rgb = [np.broadcast_to(bg, (4, 4, 3)).astype(np.uint8), np.zeros((4, 4, 3), np.uint8)]
+    rgb[1][:2] = fg
+    alpha = [np.full((4, 4), 255, np.uint8), np.zeros((4, 4), np.uint8)]
+    alpha[1][:2] = 3
+    layers = reconstruct_exactly(image, rgb, alpha)
+    # Solving the colour from the 8-bit input would give roughly (250, 20, 20) +- 40.
+    assert (layers[1][:2, :, :3] == fg).all() and (layers[1][:2, :, 3] == 3).all()
+    assert np.abs(layers[0][..., :3].astype(int) - bg).max() <= 2
+    out = composite(layers)
+    assert np.abs(out[..., :3] - image[..., :3] / 255.0).max() <= 0.5 / 255 + 1e-9
+
+
 def test_plan_has_one_layer_per_request_and_opaque_background() -> None:
     rgb = np.zeros((48, 48, 3), np.float32)
     rgb[...] = (0.1, 0.2, 0.7)

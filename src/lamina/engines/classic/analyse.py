@@ -29,6 +29,12 @@ from lamina.engines.classic.order import (
 )
 from lamina.engines.classic.overlay import find_overlays, peel
 from lamina.engines.classic.segment import adjacency, region_means, roughness, segment, to_lab
+from lamina.engines.classic.spill import (
+    SHADE,
+    attach_spill,
+    feather_opacity,
+    shadow_opacity,
+)
 from lamina.engines.classic.text import group_glyphs
 
 Mask = NDArray[np.bool_]
@@ -47,8 +53,9 @@ class LayerPlan:
     """Colour for hidden pixels: a smooth model, or a working-resolution RGB image."""
     tint: tuple[NDArray[np.float32], float] | None = None
     """``(rgb, opacity)`` of a translucent flat layer (colour 0..1 everywhere in it)."""
-    shadow: NDArray[np.float32] | None = None
-    """Opacity (0..1) of the layer's drop shadow on the background, where it falls."""
+    spill: tuple[NDArray[np.float32], FloatImage] | None = None
+    """``(opacity, colour)`` of what the layer casts on the background beyond its
+    extent (a drop shadow, a feathered edge): ``H x W`` 0..1 and ``H x W x 3``."""
 
 
 @dataclass
@@ -456,9 +463,7 @@ def _plan_elements(
         for k, plan in enumerate(plans[1:], start=1):
             if plan.kind in ("panel", "shape"):
                 plan.tint = translucency(rgb, _core(owner == k), background)
-        darkening = shadow_opacity(rgb, owner == 0, background)
-        if darkening is not None:
-            _attach_shadows(plans, owner, darkening, reach=0.06 * max(h, w))
+        _attach_spill(rgb, plans, owner, background)
     elif opaque and isinstance(background, np.ndarray):
         _unblend_over_image(rgb, plans, owner, background)
     while len(plans) < num_layers:
@@ -557,51 +562,28 @@ def translucency_over_image(
     )
 
 
-SHADE = 0.05
-"""Assumed colour (grey level, 0..1) of drop shadows; the exact pass corrects it."""
-
-
-def shadow_opacity(
-    rgb: FloatImage, visible: Mask, background: SmoothModel
-) -> NDArray[np.float32] | None:
-    """Per-pixel opacity of a dark shade over the smooth ``background`` (``H x W``).
-
-    A drop shadow darkens all three channels of the background towards black;
-    the opacity is the unblending of the pixel between the modelled background
-    and :data:`SHADE`. Only pixels of ``visible`` darkened by more than 0.03
-    count. ``None`` when there is no such pixel.
-    """
-    ys, xs = np.nonzero(visible)
-    if ys.size == 0:
-        return None
-    u, v = normalised_coords(ys, xs, visible.shape)
-    under = background.evaluate(u, v)
-    seen = rgb[ys, xs]
-    diff = under - seen
-    darker = (diff > 0.015).all(axis=1) & (diff.mean(axis=1) > 0.03)
-    if not darker.any():
-        return None
-    shade_dir = under - SHADE
-    alpha = (diff * shade_dir).sum(axis=1) / np.maximum((shade_dir**2).sum(axis=1), 1e-6)
-    out = np.zeros(visible.shape, np.float32)
-    out[ys[darker], xs[darker]] = np.clip(alpha[darker], 0.0, 1.0)
-    return out
-
-
-def _attach_shadows(
-    plans: list[LayerPlan], owner: NDArray[np.int64], darkening: FloatImage, *, reach: float
+def _attach_spill(
+    rgb: FloatImage, plans: list[LayerPlan], owner: NDArray[np.int64], background: SmoothModel
 ) -> None:
-    """Give each shaded pixel to the layer of the nearest element within ``reach`` pixels."""
-    elements = owner > 0
-    if not elements.any():
+    """Give each layer the shadow and feathering it casts on the smooth background.
+
+    A pixel that reads as the nearest element's own colour fading out is
+    feathering; failing that, a pixel darkened towards black is shadow.
+    """
+    reach = 0.06 * max(owner.shape)
+    alpha = shadow_opacity(rgb, owner == 0, background)
+    colour = np.full((*owner.shape, 3), SHADE, np.float32)
+    feather = feather_opacity(rgb, owner, background, reach=reach * 2 / 3)
+    if feather is not None:
+        soft, edge = feather
+        fades = soft > 0
+        alpha = soft if alpha is None else np.where(fades, soft, alpha)
+        colour[fades] = edge[fades]
+    if alpha is None:
         return
-    distance, (iy, ix) = ndimage.distance_transform_edt(~elements, return_indices=True)
-    shaded = (darkening > 0) & (distance <= reach)
-    nearest = owner[iy, ix]
-    for k, plan in enumerate(plans[1:], start=1):
-        mine = shaded & (nearest == k)
-        if mine.sum() >= 16 and plan.tint is None:
-            plan.shadow = np.where(mine, darkening, 0.0).astype(np.float32)
+    skip = np.array([plan.tint is not None for plan in plans])
+    for k, share in attach_spill(owner, alpha, reach=reach, skip=skip).items():
+        plans[k].spill = (share, colour)
 
 
 def _fill_model(

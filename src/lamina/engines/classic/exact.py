@@ -16,6 +16,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 _EPS = 1e-9
+_ABSORB = 2.0 / 255.0
+"""Most the background may move (per channel, 0..1) so a translucent pixel keeps its colour."""
 
 
 def _min_alpha(target: NDArray[np.float64], below: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -49,6 +51,8 @@ def reconstruct_exactly(
     for k in range(n):
         top[alp[k] > 0] = k
     top[(top < 0) & (image[..., 3] > 0)] = 0
+
+    keep = _absorb_into_background(target, target_a, col, alp, top)
 
     premul = np.zeros((h, w, 3), np.float64)
     acc = np.zeros((h, w), np.float64)
@@ -97,6 +101,9 @@ def reconstruct_exactly(
                 acc[fy, fx] = 0.0
                 new_a[fallback] = t_a[fallback]
                 colour[fallback] = t_rgb[fallback]
+            kept = keep[ys, xs] & ~fallback
+            new_a[kept] = own[kept]
+            colour[kept] = col[k][ys[kept], xs[kept]] / 255.0
             a8 = np.rint(new_a * 255.0).astype(np.uint8)
             c8 = np.clip(np.rint(colour * 255.0), 0, 255).astype(np.uint8)
             c8[a8 == 0] = 0
@@ -108,6 +115,41 @@ def reconstruct_exactly(
         )
         acc = a_k + acc * (1.0 - a_k)
     return [np.dstack([bleed(c, a), a]) for c, a in zip(col, alp, strict=True)]
+
+
+def _absorb_into_background(
+    target: NDArray[np.float64],
+    target_a: NDArray[np.float64],
+    col: list[NDArray[np.uint8]],
+    alp: list[NDArray[np.uint8]],
+    top: NDArray[np.int64],
+) -> NDArray[np.bool_]:
+    """Pixels whose translucent top layer keeps its planned colour; the background absorbs.
+
+    Solving a translucent pixel's colour from the input divides the error by its
+    alpha, so a faint shadow or feather tail would take arbitrary colours. Where
+    the top layer lies directly on the opaque background of an opaque pixel and
+    the background can take the residual within :data:`_ABSORB`, it does so
+    (``col[0]`` is updated in place) and the mask marks the pixel.
+    """
+    keep = np.zeros(top.shape, bool)
+    if len(col) < 2:
+        return keep
+    base = (alp[0] == 255) & (target_a >= 1.0)
+    between = np.zeros(top.shape, bool)
+    for k in range(1, len(col)):
+        sel = base & (top == k) & ~between & (alp[k] > 0) & (alp[k] < 255)
+        between |= alp[k] > 0
+        if not sel.any():
+            continue
+        ys, xs = np.nonzero(sel)
+        a = alp[k][ys, xs, None] / 255.0
+        want = (target[ys, xs] - a * (col[k][ys, xs] / 255.0)) / (1.0 - a)
+        shift = np.abs(want - col[0][ys, xs] / 255.0).max(axis=1)
+        ok = (shift <= _ABSORB) & (want >= 0.0).all(axis=1) & (want <= 1.0).all(axis=1)
+        col[0][ys[ok], xs[ok]] = np.rint(want[ok] * 255.0).astype(np.uint8)
+        keep[ys[ok], xs[ok]] = True
+    return keep
 
 
 def bleed(rgb: NDArray[np.uint8], alpha: NDArray[np.uint8]) -> NDArray[np.uint8]:

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from lamina.engines.classic.analyse import SHADE, LayerPlan
+from lamina.engines.classic.analyse import LayerPlan
 from lamina.engines.classic.fill import SmoothModel, normalised_coords
 from lamina.engines.classic.matting import local_colour, unblend_alpha
 
@@ -96,11 +96,11 @@ def render_layers(
     premul = np.zeros((h, w, 3), np.float32)
     acc = np.zeros(shape, np.float32)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band + 1, 2 * band + 1))
-    shades = [None if p.shadow is None else _upsample_float(p.shadow, shape) for p in plans]
+    spills = [None if p.spill is None else _upsample_float(p.spill[0], shape) for p in plans]
     shaded = np.zeros(shape, bool)
-    for shade in shades:
-        if shade is not None:
-            shaded |= shade > 0
+    for spill in spills:
+        if spill is not None:
+            shaded |= spill > 0
     for k, (plan, mask) in enumerate(zip(plans, masks, strict=True)):
         colour = np.zeros((h, w, 3), np.uint8)
         mine = owner == k
@@ -119,11 +119,13 @@ def render_layers(
             tint, opacity = plan.tint
             colour[mask] = np.clip(np.rint(tint * 255.0), 0, 255).astype(np.uint8)
             alpha[mask] = max(1, round(opacity * 255.0))
-        shade = shades[k]
-        if shade is not None:
-            falls = (shade > 0) & (owner == 0) & input_opaque
-            alpha[falls] = np.clip(np.rint(shade[falls] * 255.0), 0, 255).astype(np.uint8)
-            colour[falls] = round(SHADE * 255)
+        spill = spills[k]
+        if spill is not None and plan.spill is not None:
+            falls = (spill > 0) & (owner == 0) & input_opaque
+            alpha[falls] = np.clip(np.rint(spill[falls] * 255.0), 0, 255).astype(np.uint8)
+            ys, xs = np.nonzero(falls)
+            cast = _hidden_colours(plan.spill[1], ys, xs, shape)
+            colour[ys, xs] = np.clip(np.rint(cast * 255.0), 0, 255).astype(np.uint8)
         box = _bbox_slices(mask, 2 * band + 2) if k > 0 else None
         if box is not None:
             ys_, xs_ = box
