@@ -78,6 +78,27 @@ def test_a_shape_laid_across_an_overlay_is_kept_whole() -> None:
     assert np.array_equal(clean[on_top], img[on_top])
 
 
+def test_light_text_inside_a_dark_card_keeps_its_colour_when_the_card_is_peeled() -> None:
+    photo = _photo(3)
+    card = box_mask((SIZE, SIZE), (30, 60, 226, 200), 10)
+    img = _over(photo, card, (0, 0, 0), 0.6)
+    letters = np.zeros((SIZE, SIZE), np.uint8)
+    cv2.putText(letters, "SALE", (50, 150), cv2.FONT_HERSHEY_SIMPLEX, 2.0, 1, 6)
+    text = letters.astype(bool)
+    img[text] = (0.95, 0.75, 0.85)  # pale pink, laid on the card: no backdrop gives it
+    img = _quantise(img)
+    found = find_overlays(img)
+    assert len(found) == 1
+    clean, peeled = peel(img, found)
+    core = cv2.erode(letters, np.ones((3, 3), np.uint8)).astype(bool)
+    # Unblending would push the letters past white; they stay as they are.
+    assert not (peeled[0] & core).any()
+    assert np.array_equal(clean[core], img[core])
+    rest = card & ~cv2.dilate(letters, np.ones((9, 9), np.uint8)).astype(bool)
+    inner = rest & cv2.erode(card.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
+    assert np.abs(clean[inner] - photo[inner]).mean() < 0.02
+
+
 @pytest.mark.parametrize("backdrop", ["gradient", "grain", "stripes"])
 def test_opaque_designs_have_no_overlays(backdrop: str) -> None:
     ys, xs = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32) / SIZE

@@ -529,6 +529,30 @@ def protected(rgb: FloatImage, overlay: Overlay) -> Mask:
     return out & overlay.mask
 
 
+_BEYOND = 0.08
+"""How far (0..1) an unblended colour may stray outside 0..1 and still lie under an overlay."""
+
+
+def _on_top(rgb: FloatImage, overlay: Overlay, judged: Mask) -> Mask:
+    """Pixels of ``judged`` that no backdrop could show through ``overlay``: they lie on it.
+
+    Under a tint of colour ``P`` and opacity ``a`` every pixel reads
+    ``a * P + (1 - a) * B`` with ``B`` in 0..1, so a dark tint cannot give a
+    light pixel (text laid on a dark card). Only strays beyond 0..1 by more
+    than :data:`_BEYOND`, away from the tint's own colour, count: towards it,
+    and where another overlay was peeled first (not ``judged``), errors in the
+    estimated tint are amplified. Their one-pixel rims (the anti-aliased mix
+    of the element and the tint) go with them.
+    """
+    ys, xs = np.nonzero(judged)
+    under = (rgb[ys, xs] - overlay.opacity * overlay.colour) / (1.0 - overlay.opacity)
+    dark = overlay.colour < 0.5
+    stray = ((under > 1.0 + _BEYOND) & dark) | ((under < -_BEYOND) & ~dark)
+    out = np.zeros(judged.shape, np.uint8)
+    out[ys[stray.any(axis=1)], xs[stray.any(axis=1)]] = 1
+    return cv2.dilate(out, _CROSS).astype(bool) & judged
+
+
 def peel(rgb: FloatImage, overlays: list[Overlay]) -> tuple[FloatImage, list[Mask]]:
     """The image with ``overlays`` (back to front) removed, and each overlay's peeled pixels.
 
@@ -538,11 +562,14 @@ def peel(rgb: FloatImage, overlays: list[Overlay]) -> tuple[FloatImage, list[Mas
     """
     clean = rgb.astype(np.float32, copy=True)
     peeled: list[Mask] = []
+    done = np.zeros(rgb.shape[:2], bool)
     for o in reversed(overlays):
-        kept = protected(clean, o)
+        kept = protected(rgb, o)
+        kept |= _on_top(clean, o, o.mask & ~kept & ~done)
         where = o.mask & ~kept
         under = (clean[where] - o.opacity * o.colour) / (1.0 - o.opacity)
         clean[where] = np.clip(under, 0.0, 1.0)
+        done |= where
         m8 = o.mask.astype(np.uint8)
         seam = cv2.dilate(m8, _CROSS).astype(bool) & ~cv2.erode(m8, _CROSS).astype(bool)
         seam &= ~cv2.dilate(kept.astype(np.uint8), _CROSS).astype(bool)
