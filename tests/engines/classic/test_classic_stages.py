@@ -309,18 +309,19 @@ def test_a_border_bowing_into_an_element_is_the_outline_of_the_one_on_top() -> N
         cv2.circle(over, (55, 60), 35, 1, -1)
         labels[under.astype(bool)] = bottom
         labels[over.astype(bool)] = top  # the disc hides the ellipse's left end
-        cues = convex_edge_cues(labels, 3, eligible)
+        cues = convex_edge_cues(labels, 3, eligible, eligible)
         assert cues[bottom, top] > 0 and cues[top, bottom] == 0
 
     labels = np.zeros((120, 160), np.int32)
     labels[20:100, 20:80] = 1
     labels[20:100, 80:140] = 2  # a straight border says nothing
-    assert not convex_edge_cues(labels, 3, eligible).any()
+    assert not convex_edge_cues(labels, 3, eligible, eligible).any()
     disc = np.zeros((120, 160), np.uint8)
     cv2.circle(disc, (90, 60), 30, 1, -1)
-    labels[disc.astype(bool)] = 2  # curved, but text (not eligible) is not judged
-    assert convex_edge_cues(labels, 3, eligible).any()
-    assert not convex_edge_cues(labels, 3, np.array([False, True, False])).any()
+    labels[disc.astype(bool)] = 2  # curved, but an element not judged is left out
+    assert convex_edge_cues(labels, 3, eligible, eligible).any()
+    card_only = np.array([False, True, False])
+    assert not convex_edge_cues(labels, 3, card_only, card_only).any()
 
     labels = np.zeros((120, 160), np.int32)
     labels[40:90, 70:150] = 1
@@ -330,7 +331,30 @@ def test_a_border_bowing_into_an_element_is_the_outline_of_the_one_on_top() -> N
     mask = np.zeros((120, 160), np.uint8)
     cv2.fillPoly(mask, [star.round().astype(np.int32)], 1)
     labels[mask.astype(bool)] = 2  # a star over the card's side: its spikes bow both ways
-    assert not convex_edge_cues(labels, 3, eligible).any()
+    assert not convex_edge_cues(labels, 3, eligible, eligible).any()
+
+
+def test_a_disc_laid_over_a_line_of_text_is_above_it_and_text_on_a_disc_below() -> None:
+    from lamina.engines.classic.order import convex_edge_cues
+
+    def letters(labels: NDArray[np.int32], y: int) -> None:
+        for x in range(10, 150, 16):
+            labels[y : y + 24, x : x + 4] = 2  # upright strokes of one text line
+            labels[y : y + 4, x : x + 12] = 2
+
+    solid, judged = np.array([False, True, False]), np.array([False, True, True])
+    labels = np.zeros((120, 160), np.int32)
+    letters(labels, 30)
+    disc = np.zeros((120, 160), np.uint8)
+    cv2.circle(disc, (80, 75), 40, 1, -1)
+    labels[disc.astype(bool)] = 1  # the disc hides the lower ends of some strokes
+    cues = convex_edge_cues(labels, 3, solid, judged)
+    assert cues[2, 1] > 0 and cues[1, 2] == 0
+
+    labels = np.zeros((120, 160), np.int32)
+    labels[disc.astype(bool)] = 1
+    letters(labels, 32)  # strokes laid across the disc's top: they touch it inside its hull
+    assert not convex_edge_cues(labels, 3, solid, judged).any()
 
 
 def test_thin_shape_elements_join_their_neighbour() -> None:

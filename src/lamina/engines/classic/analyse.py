@@ -421,7 +421,8 @@ def _plan_elements(
         # Border cues (straight T-junctions, convex outlines) vote with the extents.
         weights = weights + straight_edge_cues(el.labels, m)
         solid = complete & (el.areas >= 0.002 * h * w)  # specks' outlines say little
-        weights = weights + convex_edge_cues(el.labels, m, solid)
+        judged = solid | (np.array(el.kinds) == "text")
+        weights = weights + convex_edge_cues(el.labels, m, solid, judged)
         weights = np.maximum(weights - weights.T, 0.0)
         sub = slice(1, m)
         gof, groups = group_elements(

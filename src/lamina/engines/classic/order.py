@@ -220,32 +220,52 @@ def straight_edge_cues(labels: Labels, n: int, *, min_length: int = 8) -> NDArra
 
 
 def convex_edge_cues(
-    labels: Labels, n: int, eligible: NDArray[np.bool_], *, min_length: int = 12
+    labels: Labels,
+    n: int,
+    eligible: NDArray[np.bool_],
+    judged: NDArray[np.bool_],
+    *,
+    min_length: int = 12,
 ) -> NDArray[np.float64]:
     """``C[a, b] > 0`` when the border ``a`` shares with ``b`` bulges into ``a``.
 
     A visible border is always the outline of the element on top, and the
     outlines of shapes, cards and cut-outs are mostly convex: a border that bows
     away from ``b`` (into ``a``) is ``b``'s outline, so ``b`` lies on top, when
-    ``b`` looks convex itself. Only pairs of ``eligible`` elements (shape-like
-    kinds, not text) are judged, and only borders that curve or bend enough to
-    tell. The weight (0.25) is below that of clear completion evidence.
+    ``b`` looks convex itself. Only ``eligible`` elements (shape-like kinds, not
+    text) can be that ``b``; the other one may be any ``judged`` element (text
+    cut by a disc). Only borders that curve or bend enough to tell count. The
+    weight (0.25) is below that of clear completion evidence.
     """
     out = np.zeros((n, n), np.float64)
     for p, q, sub in _touching_pairs(labels, min_length, pad=1):
-        if not (eligible[p] and eligible[q]):
+        if not (eligible[p] or eligible[q]) or not (judged[p] and judged[q]):
             continue
         bow = _bow_towards(sub == p, sub == q, min_length)
         # The upper element must itself look convex (a star's spikes bow both ways).
-        if bow > 0 and _solidity(sub, p, q) >= SOLID:
+        if bow > 0 and _convex_over(sub, p, q, eligible[q]) and eligible[p]:
             out[q, p] = 0.25  # the border bows into q: it is p's outline, q lies below
-        elif bow < 0 and _solidity(sub, q, p) >= SOLID:
+        elif bow < 0 and _convex_over(sub, q, p, eligible[p]) and eligible[q]:
             out[p, q] = 0.25
     return out
 
 
 SOLID = 0.85
 """Least share of its convex hull an element must fill for its outline to count as convex."""
+
+
+def _convex_over(labels: Labels, me: int, other: int, other_solid: bool) -> bool:
+    """Whether ``me`` is convex and, when ``other`` is no shape (text), meets it only
+    along its own hull: letters laid over a disc touch it inside its hull too."""
+    if _solidity(labels, me, other) < SOLID:
+        return False
+    if other_solid:
+        return True
+    hull = convex_hull(labels == me)
+    rim = hull & ~cv2.erode(hull.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    near = cv2.dilate((labels == other).astype(np.uint8), _CROSS).astype(bool)
+    border = (labels == me) & near
+    return int((border & rim).sum()) >= 0.8 * int(border.sum())
 
 
 def _solidity(labels: Labels, me: int, other: int) -> float:
