@@ -377,6 +377,36 @@ def test_thin_shape_elements_join_their_neighbour() -> None:
     assert (out.labels[10:40, 10:40] == 1).all()
 
 
+def test_a_text_line_split_by_a_shape_laid_over_it_is_one_element() -> None:
+    from lamina.engines.classic.analyse import Elements, bounding_boxes, join_hidden_lines
+    from lamina.engines.classic.segment import region_means
+
+    def pieces(cover: bool, second_colour: float) -> Elements:
+        labels = np.zeros((80, 200), np.int32)
+        for x in range(10, 60, 12):
+            labels[30:50, x : x + 6] = 1  # the line's left letters
+        for x in range(130, 190, 12):
+            labels[30:50, x : x + 6] = 2  # and its right letters
+        if cover:
+            disc = np.zeros((80, 200), np.uint8)
+            cv2.circle(disc, (95, 40), 36, 1, -1)
+            labels[disc.astype(bool)] = 3  # a disc hides the middle of the line
+        lab = np.zeros((80, 200, 3), np.float32)
+        lab[labels == 1] = (30, 40, 10)
+        lab[labels == 2] = (30, 40, second_colour)
+        lab[labels == 3] = (80, -20, 30)
+        colours, areas = region_means(lab, labels, 4)
+        kinds = ["background", "text", "text", "shape"]
+        return Elements(labels, kinds, areas, bounding_boxes(labels, 4), colours)
+
+    for cover, colour, joined in ((True, 10.0, True), (False, 10.0, False), (True, 60.0, False)):
+        el = pieces(cover, colour)
+        lab = np.zeros((*el.labels.shape, 3), np.float32)
+        lab[...] = el.colours[np.maximum(el.labels, 0)]
+        out = join_hidden_lines(el, lab)
+        assert (out.labels[40, 12] == out.labels[40, 144]) == joined
+
+
 def test_specks_of_the_backdrop_go_back_to_the_background() -> None:
     from lamina.engines.classic.analyse import Elements, bounding_boxes, drop_backdrop_specks
     from lamina.engines.classic.segment import region_means

@@ -320,6 +320,41 @@ def drop_slivers(el: Elements, lab: FloatImage) -> Elements:
     return _compact(labels, el.kinds, lab) if changed else el
 
 
+def join_hidden_lines(el: Elements, lab: FloatImage) -> Elements:
+    """Join two pieces of one text line that an element laid over it splits apart.
+
+    Letters group into lines only across gaps of about a letter's height, so a
+    disc laid over a line leaves two lines whose depth is then judged apart.
+    Pieces of one colour and height on one baseline whose gap is covered
+    (at least 80%) by one other element are one line, partly hidden.
+    """
+    text = [e for e, kind in enumerate(el.kinds) if kind == "text"]
+    merged = np.arange(len(el.kinds))
+    for i, a in enumerate(text):
+        for b in text[i + 1 :]:
+            if _hidden_gap(el, a, b):
+                merged[merged == merged[b]] = merged[a]
+    if (merged == np.arange(len(el.kinds))).all():
+        return el
+    joined = np.where(el.labels >= 0, merged[np.maximum(el.labels, 0)], -1).astype(np.int32)
+    return _compact(joined, el.kinds, lab)
+
+
+def _hidden_gap(el: Elements, a: int, b: int) -> bool:
+    """Whether text pieces ``a`` and ``b`` sit on one line with one element over the gap."""
+    if np.linalg.norm(el.colours[a] - el.colours[b]) >= 14.0:
+        return False
+    left, right = sorted((el.bboxes[a], el.bboxes[b]), key=lambda box: int(box[0]))
+    top, bottom = max(left[1], right[1]), min(left[3], right[3])
+    tallest = max(left[3] - left[1], right[3] - right[1])
+    if right[0] <= left[2] or bottom - top < 0.7 * tallest:
+        return False
+    gap = el.labels[top:bottom, left[2] : right[0]]
+    cover = np.bincount(gap[gap > 0].ravel(), minlength=len(el.kinds))
+    cover[[a, b]] = 0
+    return bool(cover.max() >= 0.8 * gap.size)
+
+
 SPECK_AREA = 0.002
 """Largest share of the image a speck of the backdrop, cut off by elements, can cover."""
 
@@ -410,6 +445,7 @@ def _plan_elements(
     h, w = valid.shape
     lab = to_lab(np.clip(np.rint(rgb * 255.0), 0, 255).astype(np.uint8))
     el = drop_backdrop_specks(drop_slivers(find_elements(lab, valid), lab), lab)
+    el = join_hidden_lines(el, lab)
     m = len(el.kinds)
     group_of = np.zeros(max(m, 1), np.int64)
     groups: list[list[int]] = []
