@@ -407,6 +407,21 @@ def test_a_text_line_split_by_a_shape_laid_over_it_is_one_element() -> None:
         assert (out.labels[40, 12] == out.labels[40, 144]) == joined
 
 
+def test_a_shape_hiding_the_middle_of_a_text_line_lies_above_it() -> None:
+    from lamina.engines.classic.analyse import bounding_boxes
+    from lamina.engines.classic.order import hidden_gap_cues
+
+    labels = np.zeros((80, 240), np.int32)
+    labels[20:70, 5:235] = 1  # a card holding the whole line
+    for x in [*range(20, 80, 12), *range(160, 220, 12)]:
+        labels[35:55, x : x + 6] = 2  # one line of letters with a wide gap in the middle
+    is_text = np.array([False, False, True, False])
+    assert not hidden_gap_cues(labels, bounding_boxes(labels, 4), is_text).any()
+    labels[25:60, 80:156] = 3  # a square laid over the gap
+    cues = hidden_gap_cues(labels, bounding_boxes(labels, 4), is_text)
+    assert cues[2, 3] > 0 and cues[2, 1] == 0 and cues[3].sum() == 0
+
+
 def test_specks_of_the_backdrop_go_back_to_the_background() -> None:
     from lamina.engines.classic.analyse import Elements, bounding_boxes, drop_backdrop_specks
     from lamina.engines.classic.segment import region_means

@@ -24,6 +24,7 @@ from lamina.engines.classic.order import (
     convex_edge_cues,
     crop,
     extent_overlaps,
+    hidden_gap_cues,
     padded_box,
     straight_edge_cues,
 )
@@ -325,8 +326,9 @@ def join_hidden_lines(el: Elements, lab: FloatImage) -> Elements:
 
     Letters group into lines only across gaps of about a letter's height, so a
     disc laid over a line leaves two lines whose depth is then judged apart.
-    Pieces of one colour and height on one baseline whose gap is covered
-    (at least 80%) by one other element are one line, partly hidden.
+    Pieces of one colour and height on one baseline whose gap is mostly
+    (75%) covered by one other element, not a card holding both, are one
+    line, partly hidden.
     """
     text = [e for e, kind in enumerate(el.kinds) if kind == "text"]
     merged = np.arange(len(el.kinds))
@@ -352,7 +354,12 @@ def _hidden_gap(el: Elements, a: int, b: int) -> bool:
     gap = el.labels[top:bottom, left[2] : right[0]]
     cover = np.bincount(gap[gap > 0].ravel(), minlength=len(el.kinds))
     cover[[a, b]] = 0
-    return bool(cover.max() >= 0.8 * gap.size)
+    # A card holding both pieces lies behind the line: it says nothing of a gap.
+    boxes = el.bboxes
+    holds = (boxes[:, 0] <= left[0]) & (boxes[:, 2] >= right[2])
+    holds &= (boxes[:, 1] <= min(left[1], right[1])) & (boxes[:, 3] >= max(left[3], right[3]))
+    cover[holds] = 0
+    return bool(cover.max() >= 0.75 * gap.size)
 
 
 SPECK_AREA = 0.002
@@ -457,8 +464,9 @@ def _plan_elements(
         # Border cues (straight T-junctions, convex outlines) vote with the extents.
         weights = weights + straight_edge_cues(el.labels, m)
         solid = complete & (el.areas >= 0.002 * h * w)  # specks' outlines say little
-        judged = solid | (np.array(el.kinds) == "text")
-        weights = weights + convex_edge_cues(el.labels, m, solid, judged)
+        is_text = np.array(el.kinds) == "text"
+        weights = weights + convex_edge_cues(el.labels, m, solid, solid | is_text)
+        weights = weights + hidden_gap_cues(el.labels, el.bboxes, is_text)
         weights = np.maximum(weights - weights.T, 0.0)
         sub = slice(1, m)
         gof, groups = group_elements(

@@ -219,6 +219,37 @@ def straight_edge_cues(labels: Labels, n: int, *, min_length: int = 8) -> NDArra
     return out
 
 
+def hidden_gap_cues(
+    labels: Labels, bboxes: NDArray[np.int64], is_text: NDArray[np.bool_]
+) -> NDArray[np.float64]:
+    """``C[t, o] > 0`` when element ``o`` covers a gap inside text line ``t``.
+
+    A gap wider than the line is tall is no spacing between words: something
+    laid over the line hides letters there. When one element covers at least
+    75% of such a gap, and is not a card holding the whole line (that lies
+    behind it), the line lies below that element. Weight 0.5, as a T-junction.
+    """
+    n = bboxes.shape[0]
+    out = np.zeros((n, n), np.float64)
+    for t in np.flatnonzero(is_text):
+        x0, y0, x1, y1 = (int(v) for v in bboxes[t])
+        sub = labels[y0:y1, x0:x1]
+        holds = (bboxes[:, 0] <= x0) & (bboxes[:, 1] <= y0)
+        holds &= (bboxes[:, 2] >= x1) & (bboxes[:, 3] >= y1)
+        empty = ~(sub == t).any(axis=0)
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], empty.astype(np.int8), [0]])))
+        for start, stop in zip(edges[::2], edges[1::2], strict=True):
+            if stop - start < y1 - y0:
+                continue
+            gap = sub[:, start:stop]
+            cover = np.bincount(gap[gap > 0].ravel(), minlength=n)
+            cover[t] = 0
+            cover[holds] = 0
+            if cover.max() >= 0.75 * gap.size:
+                out[t, int(np.argmax(cover))] = 0.5
+    return out
+
+
 def convex_edge_cues(
     labels: Labels,
     n: int,
