@@ -129,6 +129,7 @@ def render_report(
     command: str,
     n: int,
     size: int,
+    seed: int = 0,
 ) -> str:
     """The Markdown report: reproduction command, protocol, tables per setting."""
     settings = list(dict.fromkeys(s for s, _ in runs))
@@ -139,8 +140,8 @@ def render_report(
         f"Reproduce: `{command}` (commit `{_git_revision()}`, 1 process, CPU, timings on a",
         "shared 2-core machine).",
         "",
-        f"{n} designs of {size}x{size} from `bench/synth.py` (seeds 0..{n - 1}, categories "
-        f"{', '.join(CATEGORIES)} in turn); ground-truth layers per design: "
+        f"{n} designs of {size}x{size} from `bench/synth.py` (seeds {seed}..{seed + n - 1}, "
+        f"categories {', '.join(CATEGORIES)} in turn); ground-truth layers per design: "
         f"median {statistics.median(gt_counts):g}, range {min(gt_counts)}-{max(gt_counts)}.",
         "Scores follow LayerD (ICCV 2025) as used by Qwen-Image-Layered: both sequences are",
         "grouped into depth levels, aligned with order-preserving DTW on",
@@ -306,7 +307,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         save_dir=args.save,
     )
     command = "python -m bench.quality " + " ".join(sys.argv[1:] if argv is None else list(argv))
-    report = render_report(runs, gt_counts, command=command.strip(), n=args.n, size=args.size)
+    report = render_report(
+        runs, gt_counts, command=command.strip(), n=args.n, size=args.size, seed=args.seed
+    )
     print(report)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(report, encoding="utf-8")
