@@ -615,10 +615,10 @@ def _attach_spill(
     A pixel that reads as the nearest element's own colour fading out is
     feathering; failing that, a pixel darkened towards black is shadow.
     """
-    reach = 0.06 * max(owner.shape)
+    side = max(owner.shape)
     alpha = shadow_opacity(rgb, owner == 0, background)
     colour = np.full((*owner.shape, 3), SHADE, np.float32)
-    feather = feather_opacity(rgb, owner, background, reach=reach * 2 / 3)
+    feather = feather_opacity(rgb, owner, background, reach=0.04 * side)
     if feather is not None:
         soft, edge = feather
         fades = soft > 0
@@ -627,7 +627,7 @@ def _attach_spill(
     if alpha is None:
         return
     skip = np.array([plan.tint is not None for plan in plans])
-    for k, share in attach_spill(owner, alpha, reach=reach, skip=skip).items():
+    for k, share in attach_spill(owner, alpha, reach=0.06 * side, skip=skip).items():
         plans[k].spill = (share, colour)
 
 
