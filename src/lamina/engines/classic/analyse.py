@@ -22,6 +22,7 @@ from lamina.engines.classic.order import (
     amodal_mask,
     below_edges,
     convex_edge_cues,
+    covering_element,
     crop,
     extent_overlaps,
     hidden_gap_cues,
@@ -347,19 +348,13 @@ def _hidden_gap(el: Elements, a: int, b: int) -> bool:
     if np.linalg.norm(el.colours[a] - el.colours[b]) >= 14.0:
         return False
     left, right = sorted((el.bboxes[a], el.bboxes[b]), key=lambda box: int(box[0]))
-    top, bottom = max(left[1], right[1]), min(left[3], right[3])
+    top, bottom = int(max(left[1], right[1])), int(min(left[3], right[3]))
     tallest = max(left[3] - left[1], right[3] - right[1])
     if right[0] <= left[2] or bottom - top < 0.7 * tallest:
         return False
-    gap = el.labels[top:bottom, left[2] : right[0]]
-    cover = np.bincount(gap[gap > 0].ravel(), minlength=len(el.kinds))
-    cover[[a, b]] = 0
-    # A card holding both pieces lies behind the line: it says nothing of a gap.
-    boxes = el.bboxes
-    holds = (boxes[:, 0] <= left[0]) & (boxes[:, 2] >= right[2])
-    holds &= (boxes[:, 1] <= min(left[1], right[1])) & (boxes[:, 3] >= max(left[3], right[3]))
-    cover[holds] = 0
-    return bool(cover.max() >= 0.75 * gap.size)
+    gap = (int(left[2]), top, int(right[0]), bottom)
+    line = (int(left[0]), int(min(left[1], right[1])), int(right[2]), int(max(left[3], right[3])))
+    return covering_element(el.labels, el.bboxes, gap, line, [a, b]) is not None
 
 
 SPECK_AREA = 0.002

@@ -225,29 +225,45 @@ def hidden_gap_cues(
     """``C[t, o] > 0`` when element ``o`` covers a gap inside text line ``t``.
 
     A gap wider than the line is tall is no spacing between words: something
-    laid over the line hides letters there. When one element covers at least
-    75% of such a gap, and is not a card holding the whole line (that lies
-    behind it), the line lies below that element. Weight 0.5, as a T-junction.
+    laid over the line hides letters there (:func:`covering_element`), and
+    the line lies below it. Weight 0.5, as a T-junction.
     """
     n = bboxes.shape[0]
     out = np.zeros((n, n), np.float64)
     for t in np.flatnonzero(is_text):
         x0, y0, x1, y1 = (int(v) for v in bboxes[t])
-        sub = labels[y0:y1, x0:x1]
-        holds = (bboxes[:, 0] <= x0) & (bboxes[:, 1] <= y0)
-        holds &= (bboxes[:, 2] >= x1) & (bboxes[:, 3] >= y1)
-        empty = ~(sub == t).any(axis=0)
+        empty = ~(labels[y0:y1, x0:x1] == t).any(axis=0)
         edges = np.flatnonzero(np.diff(np.concatenate([[0], empty.astype(np.int8), [0]])))
         for start, stop in zip(edges[::2], edges[1::2], strict=True):
             if stop - start < y1 - y0:
                 continue
-            gap = sub[:, start:stop]
-            cover = np.bincount(gap[gap > 0].ravel(), minlength=n)
-            cover[t] = 0
-            cover[holds] = 0
-            if cover.max() >= 0.75 * gap.size:
-                out[t, int(np.argmax(cover))] = 0.5
+            gap = (x0 + int(start), y0, x0 + int(stop), y1)
+            over = covering_element(labels, bboxes, gap, (x0, y0, x1, y1), [int(t)])
+            if over is not None:
+                out[t, over] = 0.5
     return out
+
+
+def covering_element(
+    labels: Labels,
+    bboxes: NDArray[np.int64],
+    gap: tuple[int, int, int, int],
+    line: tuple[int, int, int, int],
+    skip: list[int],
+) -> int | None:
+    """The element covering at least 75% of ``gap`` inside a text ``line`` (boxes as
+    ``(x0, y0, x1, y1)``), other than ``skip`` and any card whose box holds the whole
+    line (that lies behind it and says nothing of the gap); ``None`` if there is none."""
+    x0, y0, x1, y1 = gap
+    sub = labels[y0:y1, x0:x1]
+    cover = np.bincount(sub[sub > 0].ravel(), minlength=bboxes.shape[0])
+    cover[skip] = 0
+    lx0, ly0, lx1, ly1 = line
+    holds = (bboxes[:, 0] <= lx0) & (bboxes[:, 1] <= ly0)
+    holds &= (bboxes[:, 2] >= lx1) & (bboxes[:, 3] >= ly1)
+    cover[holds] = 0
+    best = int(np.argmax(cover))
+    return best if sub.size and cover[best] >= 0.75 * sub.size else None
 
 
 def convex_edge_cues(
@@ -274,9 +290,9 @@ def convex_edge_cues(
             continue
         bow = _bow_towards(sub == p, sub == q, min_length)
         # The upper element must itself look convex (a star's spikes bow both ways).
-        if bow > 0 and _convex_over(sub, p, q, eligible[q]) and eligible[p]:
+        if bow > 0 and eligible[p] and _convex_over(sub, p, q, eligible[q]):
             out[q, p] = 0.25  # the border bows into q: it is p's outline, q lies below
-        elif bow < 0 and _convex_over(sub, q, p, eligible[p]) and eligible[q]:
+        elif bow < 0 and eligible[q] and _convex_over(sub, q, p, eligible[p]):
             out[p, q] = 0.25
     return out
 

@@ -559,6 +559,7 @@ def peel(rgb: FloatImage, overlays: list[Overlay]) -> tuple[FloatImage, list[Mas
     The outline's own pixels are partly covered (anti-aliasing, a side found
     a fraction of a pixel off), so they are inpainted from both sides rather
     than unblended: no seam is left for segmentation to mistake for an element.
+    What lies on the overlay (:func:`protected`, :func:`_on_top`) is left as is.
     """
     clean = rgb.astype(np.float32, copy=True)
     peeled: list[Mask] = []
