@@ -35,6 +35,7 @@ from lamina.engines.classic.spill import (
     SHADE,
     attach_spill,
     feather_opacity,
+    nearest_element,
     shadow_opacity,
 )
 from lamina.engines.classic.text import group_glyphs
@@ -610,10 +611,13 @@ def _attach_spill(
     A pixel that reads as the nearest element's own colour fading out is
     feathering; failing that, a pixel darkened towards black is shadow.
     """
+    if not (owner > 0).any():
+        return
     side = max(owner.shape)
+    nearest = nearest_element(owner)
     alpha = shadow_opacity(rgb, owner == 0, background)
     colour = np.full((*owner.shape, 3), SHADE, np.float32)
-    feather = feather_opacity(rgb, owner, background, reach=0.04 * side)
+    feather = feather_opacity(rgb, owner, background, nearest, reach=0.04 * side)
     if feather is not None:
         soft, edge = feather
         fades = soft > 0
@@ -622,7 +626,7 @@ def _attach_spill(
     if alpha is None:
         return
     skip = np.array([plan.tint is not None for plan in plans])
-    for k, share in attach_spill(owner, alpha, reach=0.06 * side, skip=skip).items():
+    for k, share in attach_spill(alpha, nearest, reach=0.06 * side, skip=skip).items():
         plans[k].spill = (share, colour)
 
 

@@ -18,11 +18,10 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from lamina.engines.classic.overlay import box_mask
-from lamina.engines.classic.segment import adjacency
+from lamina.engines.classic.segment import CROSS, adjacency
 
 Labels = NDArray[np.int32]
 Mask = NDArray[np.bool_]
-_CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8)
 
 
 def crop(bbox: NDArray[np.int64] | tuple[int, int, int, int]) -> tuple[slice, slice]:
@@ -303,31 +302,30 @@ SOLID = 0.85
 
 def _convex_over(labels: Labels, me: int, other: int, other_solid: bool) -> bool:
     """Whether ``me`` is convex and, when ``other`` is no shape (text), meets it only
-    along its own hull: letters laid over a disc touch it inside its hull too."""
-    if _solidity(labels, me, other) < SOLID:
+    along its own hull: letters laid over a disc touch it inside its hull too.
+
+    Convex means filling :data:`SOLID` of the hull with ``me`` or a third element
+    (which may hide part of ``me``): backdrop or ``other`` in the hull means a
+    concave outline.
+    """
+    mine = labels == me
+    hull = convex_hull(mine)
+    solid = mine | ((labels > 0) & (labels != other))
+    if int((hull & solid).sum()) < SOLID * max(int(hull.sum()), 1):
         return False
     if other_solid:
         return True
-    hull = convex_hull(labels == me)
     rim = hull & ~cv2.erode(hull.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
-    near = cv2.dilate((labels == other).astype(np.uint8), _CROSS).astype(bool)
-    border = (labels == me) & near
+    near = cv2.dilate((labels == other).astype(np.uint8), CROSS).astype(bool)
+    border = mine & near
     return int((border & rim).sum()) >= 0.8 * int(border.sum())
-
-
-def _solidity(labels: Labels, me: int, other: int) -> float:
-    """Share of ``me``'s convex hull that ``me`` or a third element (which may hide part
-    of ``me``) fills: backdrop or ``other`` in the hull means a concave outline."""
-    hull = convex_hull(labels == me)
-    solid = (labels == me) | ((labels > 0) & (labels != other))
-    return int((hull & solid).sum()) / max(int(hull.sum()), 1)
 
 
 def _bow_towards(mine: Mask, other: Mask, min_length: int) -> int:
     """``+1`` when the border of ``mine`` with ``other`` bows into ``other``, ``-1`` when
     into ``mine``, ``0`` when it is too short or too straight to say."""
-    near_other = cv2.dilate(other.astype(np.uint8), _CROSS).astype(bool)
-    near_mine = cv2.dilate(mine.astype(np.uint8), _CROSS).astype(bool)
+    near_other = cv2.dilate(other.astype(np.uint8), CROSS).astype(bool)
+    near_mine = cv2.dilate(mine.astype(np.uint8), CROSS).astype(bool)
     border = np.argwhere(mine & near_other).astype(np.float64)
     facing = np.argwhere(other & near_mine).astype(np.float64)
     if border.shape[0] < min_length or facing.shape[0] == 0:
@@ -357,7 +355,7 @@ def _runs_on(sub: Labels, me: int, other: int, min_length: int) -> tuple[int, in
     """``(shared, beyond)``: ``me``'s pixels along ``other``, when they lie on a line, and
     how many of ``me``'s other outline pixels continue that line; ``None`` if not straight."""
     mine = sub == me
-    touching = cv2.dilate((sub == other).astype(np.uint8), _CROSS).astype(bool)
+    touching = cv2.dilate((sub == other).astype(np.uint8), CROSS).astype(bool)
     edge = mine & touching
     points = np.argwhere(edge).astype(np.float64)
     if points.shape[0] < min_length:
@@ -374,7 +372,7 @@ def _runs_on(sub: Labels, me: int, other: int, min_length: int) -> tuple[int, in
     lo, hi = float(along.min()), float(along.max())
     if hi - lo < min_length:
         return None
-    outline = mine & ~cv2.erode(mine.astype(np.uint8), _CROSS).astype(bool)
+    outline = mine & ~cv2.erode(mine.astype(np.uint8), CROSS).astype(bool)
     near = cv2.dilate(touching.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
     rest = np.argwhere(outline & ~near).astype(np.float64)
     if rest.shape[0] == 0:

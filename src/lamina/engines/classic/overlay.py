@@ -23,10 +23,10 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from lamina.engines.classic.fill import inpaint
+from lamina.engines.classic.segment import CROSS
 
 Mask = NDArray[np.bool_]
 FloatImage = NDArray[np.float32]
-_CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8)
 
 EDGE_STEP = 0.025
 """Smallest colour step (0..1, any channel) across a pixel row or column that counts as edge."""
@@ -349,7 +349,7 @@ def corner_radius(rgb: FloatImage, box: tuple[int, int, int, int], guess: int) -
     best, best_score = guess, -1.0
     for radius in range(0, limit + 1):
         m8 = box_mask((ch, cw), local, radius).astype(np.uint8)
-        outline = zone & (m8 > cv2.erode(m8, _CROSS))
+        outline = zone & (m8 > cv2.erode(m8, CROSS))
         if outline.any():
             score = float(grad[outline].mean())
             if score > best_score:
@@ -550,7 +550,7 @@ def _on_top(rgb: FloatImage, overlay: Overlay, judged: Mask) -> Mask:
     stray = ((under > 1.0 + _BEYOND) & dark) | ((under < -_BEYOND) & ~dark)
     out = np.zeros(judged.shape, np.uint8)
     out[ys[stray.any(axis=1)], xs[stray.any(axis=1)]] = 1
-    return cv2.dilate(out, _CROSS).astype(bool) & judged
+    return cv2.dilate(out, CROSS).astype(bool) & judged
 
 
 def peel(rgb: FloatImage, overlays: list[Overlay]) -> tuple[FloatImage, list[Mask]]:
@@ -572,8 +572,8 @@ def peel(rgb: FloatImage, overlays: list[Overlay]) -> tuple[FloatImage, list[Mas
         clean[where] = np.clip(under, 0.0, 1.0)
         done |= where
         m8 = o.mask.astype(np.uint8)
-        seam = cv2.dilate(m8, _CROSS).astype(bool) & ~cv2.erode(m8, _CROSS).astype(bool)
-        seam &= ~cv2.dilate(kept.astype(np.uint8), _CROSS).astype(bool)
+        seam = cv2.dilate(m8, CROSS).astype(bool) & ~cv2.erode(m8, CROSS).astype(bool)
+        seam &= ~cv2.dilate(kept.astype(np.uint8), CROSS).astype(bool)
         clean = inpaint(clean, seam, radius=2)
         peeled.append(where)
     return clean, peeled[::-1]

@@ -15,9 +15,9 @@ from numpy.typing import NDArray
 from lamina.engines.classic.analyse import LayerPlan
 from lamina.engines.classic.fill import SmoothModel, normalised_coords
 from lamina.engines.classic.matting import local_colour, unblend_alpha
+from lamina.engines.classic.segment import CROSS
 
 Mask = NDArray[np.bool_]
-_CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8)
 
 
 def upsample_mask(mask: Mask, shape: tuple[int, int]) -> Mask:
@@ -96,11 +96,13 @@ def render_layers(
     premul = np.zeros((h, w, 3), np.float32)
     acc = np.zeros(shape, np.float32)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band + 1, 2 * band + 1))
-    spills = [None if p.spill is None else _upsample_float(p.spill[0], shape) for p in plans]
+    spills = [
+        None if p.spill is None else (_upsample_float(p.spill[0], shape), p.spill[1]) for p in plans
+    ]
     shaded = np.zeros(shape, bool)
     for spill in spills:
         if spill is not None:
-            shaded |= spill > 0
+            shaded |= spill[0] > 0
     for k, (plan, mask) in enumerate(zip(plans, masks, strict=True)):
         colour = np.zeros((h, w, 3), np.uint8)
         mine = owner == k
@@ -120,11 +122,12 @@ def render_layers(
             colour[mask] = np.clip(np.rint(tint * 255.0), 0, 255).astype(np.uint8)
             alpha[mask] = max(1, round(opacity * 255.0))
         spill = spills[k]
-        if spill is not None and plan.spill is not None:
-            falls = (spill > 0) & (owner == 0) & input_opaque
-            alpha[falls] = np.clip(np.rint(spill[falls] * 255.0), 0, 255).astype(np.uint8)
+        if spill is not None:
+            cast_alpha, cast_colour = spill
+            falls = (cast_alpha > 0) & (owner == 0) & input_opaque
+            alpha[falls] = np.clip(np.rint(cast_alpha[falls] * 255.0), 0, 255).astype(np.uint8)
             ys, xs = np.nonzero(falls)
-            cast = _hidden_colours(plan.spill[1], ys, xs, shape)
+            cast = _hidden_colours(cast_colour, ys, xs, shape)
             colour[ys, xs] = np.clip(np.rint(cast * 255.0), 0, 255).astype(np.uint8)
         box = _bbox_slices(mask, 2 * band + 2) if k > 0 else None
         if box is not None:
@@ -137,7 +140,7 @@ def render_layers(
             inside = core & (owner[ys_, xs_] == k)
             if inside.sum() < 0.25 * m8.sum():
                 # Thin strokes (text) have no core: their centre lines carry the colour.
-                inside = cv2.erode(m8, _CROSS).astype(bool) & (owner[ys_, xs_] == k)
+                inside = cv2.erode(m8, CROSS).astype(bool) & (owner[ys_, xs_] == k)
             if edge.any() and inside.any():
                 sub = colour[ys_, xs_].astype(np.float32) / 255.0
                 fg, known = local_colour(sub, inside, sigma=float(2 * band))

@@ -18,6 +18,9 @@ from scipy import ndimage
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8)
+"""The 4-neighbourhood as a 3x3 kernel: what one step of erosion or dilation reaches."""
+
 FloatImage = NDArray[np.float32]
 Labels = NDArray[np.int32]
 Mask = NDArray[np.bool_]

@@ -57,12 +57,25 @@ def shadow_opacity(
     return out
 
 
+def nearest_element(owner: NDArray[np.int64]) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Distance from every pixel to the nearest element pixel (``owner > 0``, at least
+    one), and the layer of that pixel: who a spilled pixel belongs to."""
+    gap, (iy, ix) = ndimage.distance_transform_edt(owner <= 0, return_indices=True)
+    return gap, owner[iy, ix]
+
+
 def feather_opacity(
-    rgb: FloatImage, owner: NDArray[np.int64], background: SmoothModel, *, reach: float
+    rgb: FloatImage,
+    owner: NDArray[np.int64],
+    background: SmoothModel,
+    nearest: tuple[NDArray[np.float64], NDArray[np.int64]],
+    *,
+    reach: float,
 ) -> tuple[NDArray[np.float32], FloatImage] | None:
     """Opacity and colour of feathered edges spilling over the background (``owner == 0``).
 
-    ``owner`` maps pixels to layers (0 = background). A background pixel within
+    ``owner`` maps pixels to layers (0 = background, at least one element);
+    ``nearest`` is its :func:`nearest_element`. A background pixel within
     ``reach`` pixels of an element counts when it lies between the modelled
     background and the colour of the nearest element pixel two pixels inside
     its outline: its deviation from the model exceeds the model's noise and the
@@ -72,13 +85,11 @@ def feather_opacity(
     Returns ``(alpha, colour)`` (``H x W`` and ``H x W x 3``), or ``None``.
     """
     elements = owner > 0
-    if not elements.any():
-        return None
     core = elements & ~ndimage.binary_dilation(~elements, iterations=2)
     _, (iy, ix) = ndimage.distance_transform_edt(
         ~(core if core.any() else elements), return_indices=True
     )
-    gap, (jy, jx) = ndimage.distance_transform_edt(~elements, return_indices=True)
+    gap, nearest_layer = nearest
     ys, xs = np.nonzero((owner == 0) & (gap <= reach))
     if ys.size == 0:
         return None
@@ -100,7 +111,7 @@ def feather_opacity(
     touching = np.unique(parts[ndimage.binary_dilation(elements) & (parts > 0)])
     out[~np.isin(parts, touching[touching > 0])] = 0.0
     alpha = out[ys, xs]
-    layer = owner[jy[ys, xs], jx[ys, xs]]
+    layer = nearest_layer[ys, xs]
     depth = _smooth_depth(np.maximum(elements, out), ys, xs, _BLUR)
     for k in np.unique(layer):
         mine = layer == k
@@ -157,22 +168,23 @@ def _extend_profile(
 
 
 def attach_spill(
-    owner: NDArray[np.int64], alpha: NDArray[np.float32], *, reach: float, skip: Mask
+    alpha: NDArray[np.float32],
+    nearest: tuple[NDArray[np.float64], NDArray[np.int64]],
+    *,
+    reach: float,
+    skip: Mask,
 ) -> dict[int, NDArray[np.float32]]:
-    """Each layer's share of ``alpha``: pixels nearest one of its elements, within ``reach``.
+    """Each layer's share of ``alpha``: pixels nearest one of its elements (``nearest``,
+    from :func:`nearest_element`), within ``reach``.
 
     Layers flagged in ``skip`` (translucent panels cast nothing) and shares of
     under 16 pixels are left out.
     """
-    elements = owner > 0
-    if not elements.any():
-        return {}
-    distance, (iy, ix) = ndimage.distance_transform_edt(~elements, return_indices=True)
+    distance, layer = nearest
     spilled = (alpha > 0) & (distance <= reach)
-    nearest = owner[iy, ix]
     out = {}
-    for k in range(1, int(owner.max()) + 1):
-        mine = spilled & (nearest == k)
+    for k in range(1, skip.size):
+        mine = spilled & (layer == k)
         if mine.sum() >= 16 and not skip[k]:
             out[k] = np.where(mine, alpha, 0.0).astype(np.float32)
     return out
