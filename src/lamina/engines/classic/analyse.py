@@ -457,7 +457,7 @@ def _plan_elements(
         complete = np.array([k in _COMPLETE_KINDS for k in el.kinds])
         overlap = extent_overlaps(el.labels, el.bboxes, complete)
         weights = below_edges(overlap, el.areas)
-        # Border cues (straight T-junctions, convex outlines) vote with the extents.
+        # Border cues (T-junctions, convex outlines, gaps hidden in text lines) vote too.
         weights = weights + straight_edge_cues(el.labels, m)
         solid = complete & (el.areas >= 0.002 * h * w)  # specks' outlines say little
         is_text = np.array(el.kinds) == "text"
