@@ -284,6 +284,52 @@ def test_slow_servers_time_out(server: _Server) -> None:
             fetch_image(server.url(path), settings)
 
 
+@contextlib.contextmanager
+def _trickling(data: bytes, every_s: float = 0.1) -> Iterator[int]:
+    """A loopback server that answers its first connection with ``data``, one byte per
+    ``every_s`` (each byte well inside any per-read timeout); yields its port."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def trickle() -> None:
+        conn, _ = listener.accept()
+        with conn, contextlib.suppress(OSError):
+            conn.recv(4096)
+            for byte in data:
+                if stop.wait(every_s):
+                    return
+                conn.sendall(bytes([byte]))
+
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+
+
+@pytest.mark.parametrize(
+    ("scheme", "data"),
+    [
+        # status line and headers, then a valid body: 10 s in all at one byte per 0.1 s
+        ("http", b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nX-Pad: " % len(PNG) + b"a" * 40),
+        # a TLS handshake record announcing 16 KB, sent a byte at a time
+        ("https", b"\x16\x03\x03\x40\x00" + b"\x02" * 100),
+    ],
+)
+def test_one_deadline_covers_headers_and_handshake_of_a_trickling_server(
+    scheme: str, data: bytes
+) -> None:
+    settings = _settings(allow_private_urls=True, fetch_timeout_s=1.0)
+    with _trickling(data) as port:
+        start = time.monotonic()
+        with pytest.raises(FetchError, match=r"timed out after 1 s|deadline"):
+            fetch_image(f"{scheme}://127.0.0.1:{port}/a.png", settings)
+        assert time.monotonic() - start < 2.0
+
+
 def test_content_is_sniffed_not_trusted(server: _Server) -> None:
     def html(h: BaseHTTPRequestHandler) -> None:
         body = b"<html>not an image</html>"

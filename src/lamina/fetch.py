@@ -7,19 +7,27 @@ unwrapped first), and the connection then goes to the address that was checked,
 with the original ``Host`` header and TLS SNI, so a second DNS answer cannot
 swap in another address (DNS rebinding). Redirects are followed here, at most
 :data:`MAX_REDIRECTS`, each one checked again. The body is capped while it
-streams, the whole fetch has a deadline, and the bytes must look like an image
-(sniffed from the bytes, never from the name or ``Content-Type``).
+streams, and the bytes must look like an image (sniffed from the bytes, never
+from the name or ``Content-Type``).
+
+The whole fetch has one deadline, from the first connect to the last byte, redirects,
+TLS handshakes and headers included: every socket operation gets only the time left
+(:class:`_DeadlineBackend`), so a server that trickles a byte at a time cannot hold a
+job past it (httpx's own timeouts apply per operation and reset with each byte).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 
 from lamina.config import Settings
@@ -144,9 +152,12 @@ def fetch_image(
     :class:`ImageTooLarge` over the size cap and :class:`InvalidImage` when the
     bytes are not an image.
     """
-    deadline = time.monotonic() + settings.fetch_timeout_s
-    timeout = httpx.Timeout(settings.fetch_timeout_s)
-    with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
+    limit = settings.fetch_timeout_s
+    transport = _DeadlineTransport(time.monotonic() + limit)
+    client = httpx.Client(
+        transport=transport, timeout=limit, follow_redirects=False, trust_env=False
+    )
+    with client:
         for _ in range(MAX_REDIRECTS + 1):
             target = check_url(
                 url,
@@ -154,7 +165,7 @@ def fetch_image(
                 allowed_addresses=allowed_addresses,
                 resolver=resolver,
             )
-            location = _get(client, target, settings.max_input_bytes, deadline)
+            location = _get(client, target, settings.max_input_bytes, limit)
             if isinstance(location, bytes):
                 _check_image_bytes(location)
                 return location
@@ -162,7 +173,7 @@ def fetch_image(
     raise FetchError(f"image_url redirected more than {MAX_REDIRECTS} times")
 
 
-def _get(client: httpx.Client, target: Target, max_bytes: int, deadline: float) -> bytes | str:
+def _get(client: httpx.Client, target: Target, max_bytes: int, limit: float) -> bytes | str:
     """One GET to the checked address: the body, or the ``Location`` of a redirect."""
     parts = urlsplit(target.url)
     host = f"[{target.address}]" if target.address.version == 6 else str(target.address)
@@ -179,7 +190,7 @@ def _get(client: httpx.Client, target: Target, max_bytes: int, deadline: float) 
     try:
         response = client.send(request, stream=True)
     except httpx.TimeoutException as exc:
-        raise FetchError(f"fetching image_url timed out ({target.host})") from exc
+        raise FetchError(f"fetching image_url timed out after {limit:g} s ({target.host})") from exc
     except httpx.HTTPError as exc:
         raise FetchError(f"could not fetch image_url from {target.host}: {exc}") from exc
     try:
@@ -193,13 +204,14 @@ def _get(client: httpx.Client, target: Target, max_bytes: int, deadline: float) 
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > max_bytes:
             raise ImageTooLarge(f"image_url is {declared} bytes, over the limit of {max_bytes}")
-        return _read_capped(response, max_bytes, deadline)
+        return _read_capped(response, max_bytes, limit)
     finally:
         response.close()
 
 
-def _read_capped(response: httpx.Response, max_bytes: int, deadline: float) -> bytes:
-    """The body, stopping as soon as it passes ``max_bytes`` or the deadline."""
+def _read_capped(response: httpx.Response, max_bytes: int, limit: float) -> bytes:
+    """The body, stopping as soon as it passes ``max_bytes`` (the deadline is the
+    transport's)."""
     chunks: list[bytes] = []
     size = 0
     try:
@@ -207,14 +219,87 @@ def _read_capped(response: httpx.Response, max_bytes: int, deadline: float) -> b
             size += len(chunk)
             if size > max_bytes:
                 raise ImageTooLarge(f"image_url is over the limit of {max_bytes} bytes")
-            if time.monotonic() > deadline:
-                raise FetchError("fetching image_url took too long")
             chunks.append(chunk)
     except httpx.TimeoutException as exc:
-        raise FetchError("fetching image_url timed out while reading") from exc
+        raise FetchError(f"fetching image_url timed out after {limit:g} s while reading") from exc
     except httpx.HTTPError as exc:
         raise FetchError(f"the download of image_url broke off: {exc}") from exc
     return b"".join(chunks)
+
+
+class _DeadlineTransport(httpx.HTTPTransport):
+    """httpx's transport over a connection pool whose sockets all share one ``deadline``
+    (:func:`time.monotonic` seconds). httpx has no parameter for the network backend, so
+    the pool it builds is replaced by one that uses :class:`_DeadlineBackend`."""
+
+    def __init__(self, deadline: float) -> None:
+        super().__init__(trust_env=False)
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=False),
+            network_backend=_DeadlineBackend(deadline),
+        )
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """Connects like httpcore's own backend, giving each operation only the time left."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self._backend = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        left = _time_left(self.deadline, timeout, httpcore.ConnectTimeout)
+        stream = self._backend.connect_tcp(host, port, left, local_address, socket_options)
+        return _DeadlineStream(stream, self.deadline)
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    def __init__(self, stream: httpcore.NetworkStream, deadline: float) -> None:
+        self._stream = stream
+        self._deadline = deadline
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(
+            max_bytes, _time_left(self._deadline, timeout, httpcore.ReadTimeout)
+        )
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _time_left(self._deadline, timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        # CPython bounds the whole handshake by the socket timeout, not each read of it
+        left = _time_left(self._deadline, timeout, httpcore.ConnectTimeout)
+        stream = self._stream.start_tls(ssl_context, server_hostname, left)
+        return _DeadlineStream(stream, self._deadline)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+def _time_left(deadline: float, timeout: float | None, error: type[Exception]) -> float:
+    """The smaller of ``timeout`` and the time to ``deadline``; ``error`` once it passed."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise error("the fetch deadline passed")
+    return left if timeout is None else min(timeout, left)
 
 
 def sniff_image_format(data: bytes) -> str | None:
