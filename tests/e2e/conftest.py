@@ -121,7 +121,8 @@ def start_server(
     ]
     full_env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("LAMINA_")},
-        "PYTHONPATH": str(REPO),
+        # this checkout's sources first, whatever the venv's editable install points at
+        "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)]),
         "LAMINA_ENGINE_PLUGINS": PLUGIN,
         GATE_DIR_ENV: str(gates),
         "LAMINA_LEASE_S": "4",
