@@ -86,7 +86,7 @@ def test_models_and_identifiers(env: Env) -> None:
         env.service.model("acme/other")
     with pytest.raises(BadInput):
         env.service.model("no-slash")
-    with pytest.raises(BadInput):
+    with pytest.raises(NotFound):
         env.service.status(env.caller, "../etc", base_url=BASE)
     with pytest.raises(NotFound):
         env.service.status(env.caller, "f" * 32, base_url=BASE)

@@ -54,7 +54,7 @@ def test_each_error_code(server: Server, image_host: ImageHost) -> None:
     auth = server.auth()
     url = image_host.add("/codes.png", png_bytes(design(16)))
     bad_id = httpx.get(f"{server.url}/v1/requests/not-an-id/status", headers=auth)
-    _error(bad_id, 400, 400001)
+    _error(bad_id, 404, 404001)
     bad_json = httpx.post(
         server.url + SUBMIT, content=b"{oops", headers={**auth, "Content-Type": "application/json"}
     )

@@ -141,6 +141,27 @@ class CancelResponse(_Answer):
     outcome: Literal["cancelled", "not_cancellable"] | str
 
 
+class RequestSummary(_Answer):
+    """One request in ``GET /v1/requests`` (lamina extension)."""
+
+    request_id: str
+    status: Status | str
+    model_id: str
+    created_at: str
+    finished_at: str | None = None
+    progress: float | None = None
+    status_url: str
+    result_url: str
+
+
+class RequestList(_Answer):
+    """A page of the caller's requests, newest first; ``next_cursor`` (absent on the last
+    page) is passed back as ``cursor`` for the next one."""
+
+    requests: list[RequestSummary]
+    next_cursor: str | None = None
+
+
 class ModelInfo(_Answer):
     """A served model, the engine behind it and its schemas."""
 

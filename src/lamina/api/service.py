@@ -38,6 +38,8 @@ from lamina.api.schemas import (
     FileUploadResponse,
     LayerInfo,
     ModelInfo,
+    RequestList,
+    RequestSummary,
     ResultOutput,
     ResultResponse,
     StatusResponse,
@@ -242,6 +244,43 @@ class ApiService:
             answer.progress = round(job.progress, 4)
         return answer
 
+    def list_requests(
+        self,
+        caller: Caller,
+        *,
+        base_url: str,
+        status: str | None = None,
+        cursor: str | None = None,
+        limit: int = 20,
+    ) -> RequestList:
+        """The caller's requests, newest first, a page of ``limit`` after ``cursor``.
+
+        The cursor is the last ``seq`` of the previous page, so pages stay stable while new
+        requests arrive (an offset would shift them).
+        """
+        before = _decode_cursor(cursor) if cursor else None
+        state = JobState(status) if status is not None else None
+        found = self.store.list_jobs(
+            owner=caller.owner, state=state, before_seq=before, limit=limit + 1
+        )
+        page = found[:limit]
+        return RequestList(
+            requests=[
+                RequestSummary(
+                    request_id=job.id,
+                    status=job.state.value,
+                    model_id=job.model_id,
+                    created_at=_iso(job.created_at) or "",
+                    finished_at=_iso(job.finished_at),
+                    progress=round(job.progress, 4) if job.state is JobState.IN_PROGRESS else None,
+                    status_url=self._request_url(base_url, job.id, "status"),
+                    result_url=self._request_url(base_url, job.id, "result"),
+                )
+                for job in page
+            ],
+            next_cursor=_encode_cursor(page[-1].seq) if len(found) > limit else None,
+        )
+
     def result(self, caller: Caller, request_id: str, *, base_url: str) -> ResultResponse:
         """The outputs as signed URLs once completed; the current state before that."""
         job = self._job(caller, request_id)
@@ -324,8 +363,10 @@ class ApiService:
 
     @staticmethod
     def _check_request_id(request_id: str) -> None:
+        """Any path segment that cannot be one of our ids is simply not found (as fal and
+        Replicate answer), without a query."""
         if not REQUEST_ID.fullmatch(request_id):
-            raise BadInput(f"{request_id[:80]!r} is not a request id (32 hex digits)")
+            raise NotFound(f"no request {request_id[:80]!r}")
 
     @staticmethod
     def _request_url(base_url: str, request_id: str, action: str) -> str:
@@ -444,6 +485,22 @@ def _decode_data_uri(uri: str, max_bytes: int) -> bytes:
         except (binascii.Error, ValueError) as exc:
             raise BadInput(f"image_url is a data: URI with invalid base64: {exc}") from exc
     return unquote_to_bytes(payload)
+
+
+def _encode_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> int:
+    """The ``seq`` in a cursor from :func:`_encode_cursor`, or :class:`BadInput`."""
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        tag, _, seq = text.partition(":")
+        if tag == "seq" and seq.isdigit():
+            return int(seq)
+    except (binascii.Error, ValueError):
+        pass
+    raise BadInput(f"{cursor[:80]!r} is not a cursor from a previous page's next_cursor")
 
 
 def _valid_key(key: str) -> bool:

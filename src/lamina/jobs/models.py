@@ -67,6 +67,7 @@ jobs = sa.Table(
     sa.Index("ix_lamina_jobs_state_seq", "state", "seq"),
     sa.Index("ix_lamina_jobs_state_lease", "state", "lease_expires_at"),
     sa.Index("ix_lamina_jobs_finished_at", "finished_at"),
+    sa.Index("ix_lamina_jobs_owner_seq", "owner", "seq"),
 )
 """One row per job. ``seq`` orders the queue (FIFO) and makes ``queue_position`` an index
 range count on ``(state, seq)``; ``started_ts``/``run_s`` let one guarded ``UPDATE`` record

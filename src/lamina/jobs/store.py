@@ -75,6 +75,19 @@ class JobStatus:
     queue_position: int
 
 
+@dataclass(frozen=True, kw_only=True)
+class JobSummary:
+    """One line of a listing (:meth:`JobStore.list_jobs`)."""
+
+    id: str
+    seq: int
+    model_id: str
+    state: JobState
+    progress: float
+    created_at: datetime
+    finished_at: datetime | None
+
+
 def output_prefix(job_id: str) -> str:
     """Storage prefix of a job's outputs (layers, ``layers.json`` and exports)."""
     return f"jobs/{job_id}/"
@@ -260,6 +273,50 @@ class JobStore:
             progress=float(row.progress),
             queue_position=position,
         )
+
+    def list_jobs(
+        self,
+        *,
+        owner: str,
+        state: JobState | None = None,
+        before_seq: int | None = None,
+        limit: int = 20,
+    ) -> list[JobSummary]:
+        """``owner``'s jobs, newest first: at most ``limit`` with ``seq`` below ``before_seq``
+        (the cursor of the page before), optionally in one ``state``. Reads the
+        ``(owner, seq)`` index, never the JSON columns."""
+        stmt = (
+            sa.select(
+                jobs.c.id,
+                jobs.c.seq,
+                jobs.c.model_id,
+                jobs.c.state,
+                jobs.c.progress,
+                jobs.c.created_at,
+                jobs.c.finished_at,
+            )
+            .where(jobs.c.owner == owner)
+            .order_by(jobs.c.seq.desc())
+            .limit(limit)
+        )
+        if state is not None:
+            stmt = stmt.where(jobs.c.state == state.value)
+        if before_seq is not None:
+            stmt = stmt.where(jobs.c.seq < before_seq)
+        with self._reader.connect() as conn:
+            rows = conn.execute(stmt).all()
+        return [
+            JobSummary(
+                id=row.id,
+                seq=int(row.seq),
+                model_id=row.model_id,
+                state=JobState(row.state),
+                progress=float(row.progress),
+                created_at=row.created_at,
+                finished_at=row.finished_at,
+            )
+            for row in rows
+        ]
 
     def _position(self, seq: int, ahead: int, head: int | None) -> int:
         """Exact below :attr:`exact_positions`, else the ``seq`` distance to the head."""

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import Annotated
 
 import anyio
 import anyio.to_thread
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 
 from lamina.api.deps import BaseUrlDep, CallerDep, ServiceDep
-from lamina.api.schemas import CancelResponse, ResultResponse, StatusResponse
+from lamina.api.schemas import (
+    CancelResponse,
+    RequestList,
+    ResultResponse,
+    Status,
+    StatusResponse,
+)
 
 _NETWORK_READS = anyio.CapacityLimiter(4)
 """Concurrent status reads of a networked store (PostgreSQL). More threads only queue on
@@ -17,6 +24,21 @@ the GIL and the connection pool: with 16 connections, p99 was 84 ms unlimited an
 with 4, at the same ~1,350 req/s (bench/api.py, docs/benchmarks/api.md)."""
 
 router = APIRouter(prefix="/v1/requests", tags=["requests"])
+
+
+@router.get("")
+def list_requests(
+    service: ServiceDep,
+    caller: CallerDep,
+    base_url: BaseUrlDep,
+    status: Annotated[Status | None, Query(description="only requests in this state")] = None,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> RequestList:
+    """The caller's requests, newest first (lamina extension); other keys' never show."""
+    return service.list_requests(
+        caller, base_url=base_url, status=status, cursor=cursor, limit=limit
+    )
 
 
 @router.get("/{request_id}/status", response_model=StatusResponse)
