@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -71,8 +72,10 @@ def _env() -> dict[str, str]:
     return env
 
 
-def start(data_dir: Path, workers: int, database_url: str | None = None) -> Served:
-    """``lamina serve`` with rate limiting off; waits for ``/healthz``."""
+def start(
+    data_dir: Path, workers: int, database_url: str | None = None, extra: Sequence[str] = ()
+) -> Served:
+    """``lamina serve`` with rate limiting off (and ``extra`` flags); waits for ``/healthz``."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -85,6 +88,7 @@ def start(data_dir: Path, workers: int, database_url: str | None = None) -> Serv
             [
                 *(sys.executable, "-m", "lamina.cli", "serve", "--port", str(port), *db),
                 *("--data-dir", str(data_dir), "--workers", str(workers), "--engine", "classic"),
+                *extra,
             ],
             cwd=REPO,
             env=env,

@@ -40,6 +40,31 @@ def test_schema_violations_name_each_field(app_env: tuple[TestClient, Env]) -> N
     assert [d["field"] for d in missing["detail"]] == ["image_url"]
 
 
+def test_prompts_are_capped_and_the_answer_names_the_field(
+    app_env: tuple[TestClient, Env],
+) -> None:
+    client, _ = app_env
+    image = data_uri(png())
+    at_cap = client.post(SUBMIT, json={"image_url": image, "prompt": "p" * 4000})
+    assert at_cap.status_code == 200
+    for field in ("prompt", "negative_prompt"):
+        answer = client.post(SUBMIT, json={"image_url": image, field: "p" * 4001})
+        body = answer.json()
+        assert (answer.status_code, body["error_code"]) == (422, 422001)
+        assert [(d["field"], d["type"]) for d in body["detail"]] == [(field, "string_too_long")]
+        assert field in body["error_message"]
+
+
+def test_a_percent_encoded_data_uri_over_the_limit_is_a_413_naming_its_size(
+    app_env: tuple[TestClient, Env],
+) -> None:
+    client, env = app_env
+    limit = env.settings.max_input_bytes
+    answer = client.post(SUBMIT, json={"image_url": "data:image/png," + "%00" * (limit + 1)})
+    assert (answer.status_code, answer.json()["error_code"]) == (413, 413001)
+    assert f"holds {limit + 1} bytes" in answer.json()["error_message"]
+
+
 def test_bodies_over_the_limit_are_refused_while_streaming(
     app_env: tuple[TestClient, Env],
 ) -> None:

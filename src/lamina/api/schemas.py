@@ -17,6 +17,12 @@ Status = Literal["in_queue", "in_progress", "completed", "cancelled", "failed"]
 DEFAULT_MODEL = "qwen/qwen-image-layered"
 
 StrictInt = Annotated[int, Field(strict=True)]
+MAX_PROMPT_CHARS = 4000
+"""Longest ``prompt`` and ``negative_prompt``: the hosted API's prompts are sentences, and an
+unbounded one is stored with the job and echoed in every result."""
+MAX_IMAGE_URL_CHARS = 1 << 27
+"""Longest ``image_url``: a base64 ``data:`` URI of a 96 MiB image. The server's body limit
+(4/3 of ``max_input_bytes``) is lower unless that limit is raised."""
 
 
 class SubmitRequest(BaseModel):
@@ -29,12 +35,14 @@ class SubmitRequest(BaseModel):
         description="The URL of the input image: https/http, a data: URI, or a URL "
         "returned by POST /v1/files.",
         min_length=1,
+        max_length=MAX_IMAGE_URL_CHARS,
     )
-    prompt: str | None = Field(default=None, title="Prompt")
+    prompt: str | None = Field(default=None, title="Prompt", max_length=MAX_PROMPT_CHARS)
     negative_prompt: str | None = Field(
         default=None,
         title="Negative Prompt",
         description="The negative prompt to generate an image from.",
+        max_length=MAX_PROMPT_CHARS,
     )
     num_inference_steps: StrictInt = Field(
         default=28,

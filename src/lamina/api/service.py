@@ -19,8 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs, unquote_to_bytes, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
+from lamina.api.datauri import decode_data_uri
 from lamina.api.exceptions import (
     BadInput,
     Forbidden,
@@ -377,7 +378,7 @@ class ApiService:
         url = image_url.strip()
         if url[:5].lower() == "data:":
             key, _ = self._store_input(
-                _decode_data_uri(url, self.settings.max_input_bytes), source="the data: URI"
+                decode_data_uri(url, self.settings.max_input_bytes), source="the data: URI"
             )
             return key, None, f"data: ({key})"
         own = self._own_file_key(url)
@@ -469,22 +470,6 @@ def _bearer(authorization: str | None) -> tuple[str, str]:
     if scheme.lower() != "bearer" or not secret:
         raise Unauthorized("the Authorization header must be 'Bearer <key>'")
     return secret, hashlib.sha256(secret.encode("utf-8", "replace")).hexdigest()
-
-
-def _decode_data_uri(uri: str, max_bytes: int) -> bytes:
-    """The bytes of a ``data:`` URI (base64 or percent-encoded), refusing oversize ones
-    before decoding them."""
-    header, sep, payload = uri.partition(",")
-    if not sep:
-        raise BadInput("image_url is a data: URI without a ',' before the data")
-    if len(payload) > max_bytes * 4 // 3 + 8:
-        raise TooLarge(f"the data: URI holds more than the limit of {max_bytes} bytes")
-    if header.lower().endswith(";base64"):
-        try:
-            return base64.b64decode("".join(payload.split()), validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise BadInput(f"image_url is a data: URI with invalid base64: {exc}") from exc
-    return unquote_to_bytes(payload)
 
 
 def _encode_cursor(seq: int) -> str:
