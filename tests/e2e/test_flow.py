@@ -154,8 +154,9 @@ def test_the_client_runs_uploads_and_downloads(
     uploaded = client.upload(png_bytes(image), filename="poster.png")
     assert uploaded.content_type == "image/png"
     done = client.run(uploaded.url, num_layers=3, download_to=tmp_path, poll_interval=0.05)
-    assert [p.name for p in done.files] == ["layer_00.png", "layer_01.png", "layer_02.png"]
-    layers = [np.asarray(Image.open(p).convert("RGBA")) for p in done.files]
+    names = ["layer_00.png", "layer_01.png", "layer_02.png", "layers.json"]
+    assert [p.name for p in done.files] == names
+    layers = [np.asarray(Image.open(p).convert("RGBA")) for p in done.files[:3]]
     assert np.abs(composite_uint8(layers).astype(int) - image.astype(int)).max() <= 2
     assert done.result.parameters is not None and done.result.parameters["num_layers"] == 3
     models = client.models().models

@@ -5,8 +5,9 @@
     from lamina.client import Client
 
     with Client("http://127.0.0.1:8000", token="lam_...") as client:
-        done = client.run("https://example.com/poster.png", num_layers=4, download_to="out")
-        print(done.images)  # layer URLs, back to front
+        # a local path, bytes, a PIL image or a URL; uploaded first when local
+        done = client.run("poster.png", num_layers=4, download_to="out", exports=["psd"])
+        print(done.images)  # layer URLs, back to front; out/ has the PNGs, layers.json, .psd
 
 The base URL and token also come from ``LAMINA_API_URL`` and ``LAMINA_API_TOKEN``.
 """
@@ -24,7 +25,14 @@ from lamina.api.schemas import (
     SubmitResponse,
 )
 from lamina.client._async import AsyncClient
-from lamina.client._base import APIError, PollTimeout, RequestFailed, RunResult
+from lamina.client._base import (
+    APIError,
+    ExportUnavailable,
+    ImageInput,
+    PollTimeout,
+    RequestFailed,
+    RunResult,
+)
 from lamina.client._sync import Client
 
 __all__ = [
@@ -32,7 +40,9 @@ __all__ = [
     "AsyncClient",
     "CancelResponse",
     "Client",
+    "ExportUnavailable",
     "FileUploadResponse",
+    "ImageInput",
     "LayerInfo",
     "ModelInfo",
     "ModelList",

@@ -6,11 +6,13 @@ the client works against any server speaking the API, the hosted one included.
 
 from __future__ import annotations
 
+import io
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -18,10 +20,21 @@ from pydantic import BaseModel, ValidationError
 
 from lamina.api.schemas import DEFAULT_MODEL, ResultResponse
 
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+ImageInput: TypeAlias = "str | Path | bytes | Image"
+"""What :meth:`Client.run` takes: a URL (``http(s)://``, ``data:`` or an upload's), a local
+path, the file's bytes or a PIL image."""
+
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
+_URL_SCHEMES = ("http://", "https://", "data:")
+# export kind -> file name, as ``lamina decompose`` and the ZIP name them
+EXPORT_FILES = {"zip": "layers.zip", "psd": "layers.psd", "pptx": "layers.pptx"}
+MANIFEST_FILE = "layers.json"
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -46,6 +59,17 @@ class RequestFailed(Exception):
     def __init__(self, result: ResultResponse) -> None:
         reason = result.error or f"the request ended {result.status}"
         super().__init__(f"request {result.request_id} {result.status}: {reason}")
+        self.result = result
+
+
+class ExportUnavailable(Exception):
+    """An export asked of :meth:`Client.run` is not in the result (the server's ``notes``
+    say why, e.g. an image too large for PSD); ``result`` holds the layers all the same."""
+
+    def __init__(self, kinds: list[str], result: ResultResponse) -> None:
+        why = "; ".join(result.notes or []) or "the server made none"
+        super().__init__(f"request {result.request_id} has no {', '.join(kinds)} export: {why}")
+        self.kinds = kinds
         self.result = result
 
 
@@ -171,3 +195,48 @@ def file_payload(data: bytes | str | Path, filename: str | None) -> tuple[str, b
         return filename or "image", data
     path = Path(data)
     return filename or path.name, path.read_bytes()
+
+
+def input_source(image: ImageInput) -> str | tuple[str, bytes]:
+    """The ``image_url`` to submit as is, or ``(filename, bytes)`` to upload first.
+
+    A string is a URL when it starts with ``http://``, ``https://`` or ``data:`` and a
+    local path otherwise, so ``run("poster.png")`` works as a newcomer expects. A PIL
+    image is sent as PNG (lossless, keeps alpha).
+    """
+    if isinstance(image, str) and image.startswith(_URL_SCHEMES):
+        return image
+    if isinstance(image, str | Path | bytes):
+        if not isinstance(image, bytes) and not Path(image).is_file():
+            raise FileNotFoundError(f"{image}: no such file (and not an http(s):// or data: URL)")
+        return file_payload(image, None)
+    save = getattr(image, "save", None)
+    if not callable(save):
+        raise TypeError(f"cannot send a {type(image).__name__}: give a URL, path, bytes or image")
+    buf = io.BytesIO()
+    save(buf, format="PNG")
+    return "image.png", buf.getvalue()
+
+
+def download_plan(
+    result: ResultResponse, outdir: Path, exports: Iterable[str]
+) -> list[tuple[str, Path]]:
+    """``(url, path)`` for every file :meth:`Client.run` saves: the layers, ``layers.json``
+    when the server offers it, and each of ``exports`` (``zip``, ``psd``, ``pptx``).
+
+    Raises :class:`ExportUnavailable` before anything is written when an export is missing,
+    so a folder never looks complete when it is not.
+    """
+    kinds = list(dict.fromkeys(exports))
+    unknown = [kind for kind in kinds if kind not in EXPORT_FILES]
+    if unknown:
+        raise ValueError(f"unknown export {unknown[0]!r}; choose from zip, psd, pptx")
+    offered = (result.output.exports if result.output is not None else None) or {}
+    missing = [kind for kind in kinds if kind not in offered]
+    if missing:
+        raise ExportUnavailable(missing, result)
+    plan = layer_paths(result, outdir)
+    if "json" in offered:
+        plan.append((offered["json"], outdir / MANIFEST_FILE))
+    plan.extend((offered[kind], outdir / EXPORT_FILES[kind]) for kind in kinds)
+    return plan

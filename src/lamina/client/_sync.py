@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -20,13 +21,15 @@ from lamina.api.schemas import (
 from lamina.client._base import (
     RETRY_STATUSES,
     TERMINAL,
+    ImageInput,
     PollTimeout,
     RequestFailed,
     RunResult,
     check,
+    download_plan,
     file_payload,
     headers,
-    layer_paths,
+    input_source,
     model_path,
     next_interval,
     parse,
@@ -117,22 +120,31 @@ class Client:
 
     def run(
         self,
-        image_url: str,
+        image: ImageInput,
         *,
         model: str | None = None,
         download_to: str | Path | None = None,
+        exports: Iterable[str] = (),
         poll_interval: float = 0.5,
         max_interval: float = 5.0,
         timeout: float = 1800.0,
         **params: Any,
     ) -> RunResult:
-        """Submit, poll with back-off until the request ends and, with ``download_to``,
-        save the layers there as ``layer_00.png`` ... (back to front).
+        """Submit ``image`` (a URL, or a local path, bytes or PIL image, uploaded first), poll
+        with back-off until the request ends and, with ``download_to``, save there
+        ``layer_00.png`` ... (back to front), ``layers.json`` and the ``exports`` asked for
+        (``zip``, ``psd``, ``pptx``: ``layers.psd`` ...), the same folder ``lamina decompose``
+        writes.
 
-        Raises :class:`RequestFailed` when it fails or is cancelled and
-        :class:`PollTimeout` after ``timeout`` seconds (the request is left running).
+        Raises :class:`RequestFailed` when it fails or is cancelled, :class:`PollTimeout`
+        after ``timeout`` seconds (the request is left running) and
+        :class:`ExportUnavailable` when an export asked for was not made.
         """
-        submitted = self.submit(image_url, model=model, **params)
+        source = input_source(image)
+        if isinstance(source, tuple):
+            name, content = source
+            source = (self.upload(content, filename=name)).url
+        submitted = self.submit(source, model=model, **params)
         result = self.wait(
             submitted.request_id,
             poll_interval=poll_interval,
@@ -142,8 +154,9 @@ class Client:
         files: list[Path] = []
         if download_to is not None:
             outdir = Path(download_to)
+            plan = download_plan(result, outdir, exports)
             outdir.mkdir(parents=True, exist_ok=True)
-            for url, path in layer_paths(result, outdir):
+            for url, path in plan:
                 path.write_bytes(self.download(url))
                 files.append(path)
         return RunResult(result=result, files=files)
