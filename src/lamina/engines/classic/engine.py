@@ -13,11 +13,17 @@ from numpy.typing import NDArray
 from lamina.engines.base import ProgressCallback
 from lamina.engines.classic.analyse import plan_layers
 from lamina.engines.classic.exact import reconstruct_exactly
+from lamina.engines.classic.lift import downscale, lift_layers
 from lamina.engines.classic.render import render_layers
 from lamina.types import DecomposeParams, Layer, LayerKind, LayerStack, alpha_bbox
 
 WORK_SIZE = 512
 """Long side of the working copy on which segmentation and ordering run."""
+
+RENDER_SIZE = 1024
+"""Long side up to which layers are rendered directly; larger inputs are rendered at this
+size and lifted to full size in strips (:mod:`~lamina.engines.classic.lift`), so time and
+memory grow with the output planes only."""
 
 _IGNORED = ("prompt", "negative_prompt", "num_inference_steps", "guidance_scale")
 
@@ -75,10 +81,13 @@ class ClassicEngine:
 
     name = "classic"
 
-    def __init__(self, *, work_size: int = WORK_SIZE) -> None:
+    def __init__(self, *, work_size: int = WORK_SIZE, render_size: int = RENDER_SIZE) -> None:
         if work_size < 16:
             raise ValueError("work_size must be at least 16")
+        if render_size < work_size:
+            raise ValueError("render_size must be at least work_size")
         self.work_size = work_size
+        self.render_size = render_size
 
     def warm_up(self) -> None:
         """Run once on a tiny design so that first real calls pay no import or set-up cost."""
@@ -113,19 +122,24 @@ class ClassicEngine:
             report(1.0)
             return LayerStack(layers, self.name, params, timings, notes)
 
-        rgb_small, valid = working_copy(image, self.work_size)
-        opaque = bool((alpha == 255).all())
+        rendered = downscale(image, self.render_size)
         timings["downscale"] = _lap(clock)
+        rgb_small, valid = working_copy(rendered, self.work_size)
+        opaque = bool((alpha == 255).all())
         report(0.1)
         plans = plan_layers(rgb_small, valid, n, opaque=opaque, seed=params.seed)
         timings["analyse"] = _lap(clock) - sum(timings.values())
         report(0.6)
-        scale = max(image.shape[:2]) / max(rgb_small.shape[:2])
-        colours, alphas = render_layers(image, plans, band=max(2, math.ceil(scale) + 1))
+        scale = max(rendered.shape[:2]) / max(rgb_small.shape[:2])
+        colours, alphas = render_layers(rendered, plans, band=max(2, math.ceil(scale) + 1))
         timings["render"] = _lap(clock) - sum(timings.values())
-        report(0.85)
-        planes = reconstruct_exactly(image, colours, alphas)
+        report(0.8)
+        planes = reconstruct_exactly(rendered, colours, alphas)
         timings["reconstruct"] = _lap(clock) - sum(timings.values())
+        if rendered.shape != image.shape:
+            report(0.9)
+            planes = lift_layers(image, planes)
+            timings["lift"] = _lap(clock) - sum(timings.values())
         layers = [_layer(rgba, plan.kind) for rgba, plan in zip(planes, plans, strict=True)]
         timings["total"] = _lap(clock)
         report(1.0)

@@ -37,22 +37,63 @@ def reconstruct_exactly(
     and ``alpha[k]`` (``H x W``) are the planned layers, back to front; they are
     not modified. Returns ``H x W x 4`` ``uint8`` layers whose composite matches
     ``image`` within half a level per channel (colours compared where alpha > 0).
-    Pixels no layer covers go to layer 0.
+    Pixels no layer covers go to layer 0; fully transparent pixels take the
+    nearest visible colour (:func:`bleed`).
     """
-    n = len(rgb)
-    if n == 0 or n != len(alpha):
+    if not rgb or len(rgb) != len(alpha):
         raise ValueError("need as many colour planes as alpha planes, at least one")
+    layers = [np.dstack([c, a]) for c, a in zip(rgb, alpha, strict=True)]
+    reconstruct_in_place(image, layers)
+    for layer in layers:
+        layer[..., :3] = bleed(layer[..., :3], layer[..., 3])
+    return layers
+
+
+def reconstruct_in_place(image: NDArray[np.uint8], layers: list[NDArray[np.uint8]]) -> None:
+    """:func:`reconstruct_exactly` on ``H x W x 4`` planned layers, edited in place.
+
+    Fully transparent pixels keep whatever colour they had, so a caller can
+    colour them its own way (the full-size lift keeps its upsampled colours).
+    """
+    n = len(layers)
+    col = [layer[..., :3] for layer in layers]
+    alp = [layer[..., 3] for layer in layers]
+    top = np.full(image.shape[:2], -1, np.int8 if n < 128 else np.int64)
+    top_alpha = np.zeros(image.shape[:2], np.uint8)
+    for k in range(n):
+        on = alp[k] > 0
+        top[on] = k
+        np.copyto(top_alpha, alp[k], where=on)
+    top[(top < 0) & (image[..., 3] > 0)] = 0
+    # An opaque top layer over an opaque pixel simply shows the input there; only the
+    # other pixels (edges, tints, transparency) need solving, gathered as one column.
+    easy = (top_alpha == 255) & (image[..., 3] == 255)
+    for k in range(n):
+        np.copyto(col[k], image[..., :3], where=(easy & (top == k))[..., None])
+    ys, xs = np.nonzero(~easy)
+    if ys.size:
+        col_h = [c[ys, xs][:, None] for c in col]
+        alp_h = [a[ys, xs][:, None] for a in alp]
+        _solve(image[ys, xs][:, None], col_h, alp_h, top[ys, xs][:, None].astype(np.int64))
+        for k in range(n):
+            col[k][ys, xs] = col_h[k][:, 0]
+            alp[k][ys, xs] = alp_h[k][:, 0]
+
+
+def _solve(
+    image: NDArray[np.uint8],
+    col: list[NDArray[np.uint8]],
+    alp: list[NDArray[np.uint8]],
+    top: NDArray[np.int64],
+) -> None:
+    """:func:`reconstruct_exactly` on the pixels that need it (``col``, ``alp`` updated).
+
+    ``top`` is the index of the topmost layer with any alpha at each pixel.
+    """
+    n = len(col)
     h, w = image.shape[:2]
-    col = [c.copy() for c in rgb]
-    alp = [a.copy() for a in alpha]
     target = image[..., :3].astype(np.float64) / 255.0
     target_a = image[..., 3].astype(np.float64) / 255.0
-
-    top = np.full((h, w), -1, np.int64)
-    for k in range(n):
-        top[alp[k] > 0] = k
-    top[(top < 0) & (image[..., 3] > 0)] = 0
-
     keep = _absorb_into_background(target, target_a, col, alp, top)
 
     premul = np.zeros((h, w, 3), np.float64)
@@ -97,7 +138,6 @@ def reconstruct_exactly(
                 fy, fx = ys[fallback], xs[fallback]
                 for j in range(k):
                     alp[j][fy, fx] = 0
-                    col[j][fy, fx] = 0
                 premul[fy, fx] = 0.0
                 acc[fy, fx] = 0.0
                 new_a[fallback] = t_a[fallback]
@@ -107,7 +147,8 @@ def reconstruct_exactly(
             colour[kept] = col[k][ys[kept], xs[kept]] / 255.0
             a8 = np.rint(new_a * 255.0).astype(np.uint8)
             c8 = np.clip(np.rint(colour * 255.0), 0, 255).astype(np.uint8)
-            c8[a8 == 0] = 0
+            clear = a8 == 0
+            c8[clear] = col[k][ys[clear], xs[clear]]
             alp[k][ys, xs] = a8
             col[k][ys, xs] = c8
         a_k = alp[k].astype(np.float64) / 255.0
@@ -115,7 +156,6 @@ def reconstruct_exactly(
             1.0 - a_k[..., None]
         )
         acc = a_k + acc * (1.0 - a_k)
-    return [np.dstack([bleed(c, a), a]) for c, a in zip(col, alp, strict=True)]
 
 
 def _absorb_into_background(
