@@ -60,7 +60,8 @@ def reconstruct_in_place(image: NDArray[np.uint8], layers: list[NDArray[np.uint8
     alp = [layer[..., 3] for layer in layers]
     top = np.full(image.shape[:2], -1, np.int8 if n < 128 else np.int64)
     top_alpha = np.zeros(image.shape[:2], np.uint8)
-    for k in range(n):
+    live = [k for k in range(n) if alp[k].any()]
+    for k in live:
         on = alp[k] > 0
         top[on] = k
         np.copyto(top_alpha, alp[k], where=on)
@@ -68,7 +69,7 @@ def reconstruct_in_place(image: NDArray[np.uint8], layers: list[NDArray[np.uint8
     # An opaque top layer over an opaque pixel simply shows the input there; only the
     # other pixels (edges, tints, transparency) need solving, gathered as one column.
     easy = (top_alpha == 255) & (image[..., 3] == 255)
-    for k in range(n):
+    for k in live:
         np.copyto(col[k], image[..., :3], where=(easy & (top == k))[..., None])
     ys, xs = np.nonzero(~easy)
     if ys.size:

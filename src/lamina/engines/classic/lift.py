@@ -67,10 +67,13 @@ def lift_layers(image: RGBA, small: list[RGBA], *, strip_pixels: int = STRIP_PIX
     sh, sw = small[0].shape[:2]
     if any(s.shape != (sh, sw, 4) for s in small):
         raise ValueError("every layer must have the same H x W x 4 shape")
-    edges = [_edge_mask(s[..., 3]) for s in small]
-    out = [np.empty((h, w, 4), np.uint8) for _ in small]
+    # Layers with nothing in them stay zero (black, as a bled empty layer is); the
+    # background always takes part, since uncovered pixels go to it.
+    live = [k for k, s in enumerate(small) if k == 0 or s[..., 3].any()]
+    edges = [_edge_mask(small[k][..., 3]).astype(np.uint8) for k in live]
+    out = [np.zeros((h, w, 4), np.uint8) for _ in small]
     map_x = ((np.arange(w, dtype=np.float32) + 0.5) * (sw / w) - 0.5).astype(np.float32)
-    near_x = np.minimum((np.arange(w) * sw) // w, sw - 1)
+    near_x = np.minimum((np.arange(w) * sw) // w, sw - 1).astype(np.float32)
     rows = max(1, strip_pixels // w)
     for y0 in range(0, h, rows):
         y1 = min(h, y0 + rows)
@@ -78,11 +81,16 @@ def lift_layers(image: RGBA, small: list[RGBA], *, strip_pixels: int = STRIP_PIX
         map_y = ((ys.astype(np.float32) + 0.5) * (sh / h) - 0.5).astype(np.float32)
         mx = np.ascontiguousarray(np.broadcast_to(map_x, (y1 - y0, w)))
         my = np.ascontiguousarray(np.broadcast_to(map_y[:, None], (y1 - y0, w)))
-        near_y = np.minimum((ys * sh) // h, sh - 1)
-        strips = [layer[y0:y1] for layer in out]
-        for s, strip in zip(small, strips, strict=True):
-            cv2.remap(s, mx, my, cv2.INTER_LINEAR, dst=strip, borderMode=cv2.BORDER_REPLICATE)
-        _lift_strip(image[y0:y1], strips, [e[np.ix_(near_y, near_x)] for e in edges])
+        near_y = np.minimum((ys * sh) // h, sh - 1).astype(np.float32)
+        nx = np.ascontiguousarray(np.broadcast_to(near_x, (y1 - y0, w)))
+        ny = np.ascontiguousarray(np.broadcast_to(near_y[:, None], (y1 - y0, w)))
+        strips = [out[k][y0:y1] for k in live]
+        for k, strip in zip(live, strips, strict=True):
+            cv2.remap(
+                small[k], mx, my, cv2.INTER_LINEAR, dst=strip, borderMode=cv2.BORDER_REPLICATE
+            )
+        bands = [cv2.remap(e, nx, ny, cv2.INTER_NEAREST).astype(bool) for e in edges]
+        _lift_strip(image[y0:y1], strips, bands)
     return out
 
 
