@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
+import subprocess
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +22,7 @@ from lamina.imaging.composite import composite_uint8
 from lamina.imaging.exports import (
     EXPORT_KINDS,
     export_bytes,
+    export_names,
     manifest,
     slide_geometry,
     to_pptx,
@@ -81,24 +85,57 @@ def test_zip_holds_layer_files_and_manifest(fmt: str) -> None:
     assert body["layers"][1]["bbox"] == [8, 5, 20, 15]
 
 
-def test_psd_reads_back_with_names_order_pixels_and_composite() -> None:
+def _placed(
+    pieces: list[tuple[int, int, NDArray[np.uint8]]], size: tuple[int, int]
+) -> NDArray[np.uint8]:
+    """Back to front ``(left, top, rgba)`` pieces pasted onto transparent canvases, composited."""
+    width, height = size
+    canvases = []
+    for left, top, rgba in pieces:
+        canvas = np.zeros((height, width, 4), dtype=np.uint8)
+        canvas[top : top + rgba.shape[0], left : left + rgba.shape[1]] = rgba
+        canvases.append(canvas)
+    return composite_uint8(canvases)
+
+
+def test_export_names_come_from_the_kinds() -> None:
+    stack = _stack()
+    for layer, kind in zip(stack.layers, ["background", "text", "empty", "text"], strict=True):
+        layer.kind = kind  # type: ignore[assignment]
+    assert export_names(stack) == ["background", "text 1", "empty", "text 2"]
+    stack.layers[1].kind = "shape"
+    assert export_names(stack) == ["background", "shape 1", "empty", "text 1"]
+
+
+def test_psd_layers_are_cropped_to_their_boxes_at_their_positions() -> None:
     stack = _stack()
     data = to_psd(stack)
     assert data[:4] == b"8BPS"
     psd = PSDImage.open(io.BytesIO(data))
     assert psd.size == (40, 30)
     layers = list(psd)
-    assert [layer.name for layer in layers] == [layer.name for layer in stack.layers]
+    assert [layer.name for layer in layers] == export_names(stack)
     assert [layer.kind for layer in layers] == ["pixel"] * 4
     assert [layer.visible for layer in layers] == [True, True, False, True]
+    assert [(layer.offset, layer.size) for layer in layers] == [
+        ((0, 0), (40, 30)),  # the opaque background covers the canvas
+        ((8, 5), (12, 10)),  # the square's box
+        ((0, 0), (1, 1)),  # an empty layer: one transparent pixel
+        ((0, 20), (40, 5)),  # the bar
+    ]
+    pieces = []
     for psd_layer, layer in zip(layers, stack.layers, strict=True):
-        assert psd_layer.offset == (0, 0) and psd_layer.size == (40, 30)
         assert not psd_layer.has_mask()  # alpha is the transparency channel, not a mask
         assert -1 in [info.id for info in psd_layer._record.channel_info]
         pixels = psd_layer.topil()
         assert pixels is not None and pixels.mode == "RGBA"
-        assert _visible_equal(np.asarray(pixels), layer.rgba)
+        left, top = psd_layer.offset
+        pieces.append((left, top, np.asarray(pixels)))
+        if layer.bbox is not None:
+            x0, y0, x1, y1 = layer.bbox
+            assert _visible_equal(np.asarray(pixels), layer.rgba[y0:y1, x0:x1])
     expected = composite_uint8([layer.rgba for layer in stack.layers])
+    assert np.array_equal(_placed(pieces, psd.size), expected)
     merged = np.asarray(psd.composite().convert("RGBA")).astype(int)
     assert np.abs(merged - expected.astype(int)).max() <= 1
 
@@ -110,19 +147,49 @@ def test_psd_stays_small_thanks_to_rle() -> None:
     assert len(to_psd(flat)) < raw / 4
 
 
-def test_pptx_has_one_slide_with_every_layer_in_order() -> None:
+def test_pptx_pictures_are_cropped_to_their_boxes_at_their_positions() -> None:
     stack = _stack(960, 480)
+    stack.layers[1].rgba[100:300, 500:700] = (0, 0, 255, 255)  # the square's layer gets a far part
+    stack.layers[1].bbox = alpha_bbox(stack.layers[1].rgba[..., 3])
     deck = Presentation(io.BytesIO(to_pptx(stack)))
     assert (deck.slide_width, deck.slide_height) == (10 * INCH, 5 * INCH)
     assert len(deck.slides) == 1
     pictures = [shape for shape in deck.slides[0].shapes if shape.shape_type == 13]
-    assert [p.name for p in pictures] == [layer.name for layer in stack.layers]
+    assert [p.name for p in pictures] == export_names(stack)
     assert list(deck.slides[0].shapes) == pictures  # no title boxes or other shapes
-    for picture, layer in zip(pictures, stack.layers, strict=True):
-        assert (picture.left, picture.top) == (0, 0)
-        assert (picture.width, picture.height) == (10 * INCH, 5 * INCH)
+    emu = 914_400 // 96  # 960 px on a 10 inch slide: one pixel is 9525 EMU
+    boxes = [(p.left, p.top, p.width, p.height) for p in pictures]
+    assert boxes == [
+        (0, 0, 960 * emu, 480 * emu),
+        (8 * emu, 5 * emu, 692 * emu, 295 * emu),
+        (0, 0, emu, emu),
+        (0, 20 * emu, 960 * emu, 5 * emu),
+    ]
+    assert [p._element.nvPicPr.cNvPr.get("hidden") for p in pictures] == [None, None, "1", None]
+    pieces = []
+    for picture in pictures:
         assert picture.image.content_type == "image/png"
-        assert np.array_equal(decode_image(picture.image.blob).rgba, layer.rgba)
+        rgba = decode_image(picture.image.blob).rgba
+        assert rgba.shape[:2] == (picture.height // emu, picture.width // emu)
+        pieces.append((picture.left // emu, picture.top // emu, rgba))
+    expected = composite_uint8([layer.rgba for layer in stack.layers])
+    assert np.array_equal(_placed(pieces, stack.size), expected)
+
+
+def test_pptx_pictures_tile_without_gaps_when_the_slide_is_scaled() -> None:
+    """7000 px is scaled to 56 inches: edges are rounded from pixel edges, so abutting
+    layers stay abutting."""
+    rgba = np.zeros((10, 7000, 4), dtype=np.uint8)
+    left, right = rgba.copy(), rgba.copy()
+    left[:, :3333] = 255
+    right[:, 3333:] = 255
+    layers = [
+        Layer(rgba=a, name=n, kind="shape", bbox=alpha_bbox(a[..., 3]))
+        for a, n in ((left, "l"), (right, "r"))
+    ]
+    stack = LayerStack(layers=layers, engine="test", params=DecomposeParams(num_layers=2))
+    a, b = Presentation(io.BytesIO(to_pptx(stack))).slides[0].shapes
+    assert a.left == 0 and a.left + a.width == b.left and b.left + b.width == 56 * INCH
 
 
 @pytest.mark.parametrize(
@@ -184,25 +251,20 @@ def test_exports_do_not_modify_the_stack() -> None:
 
 def test_pre_encoded_layer_files_are_reused_and_checked() -> None:
     stack = _stack()
-    encoded = [
-        encode_image(
-            layer.rgba,
-            "png",
-        )
-        for layer in stack.layers
-    ]
+    encoded = [encode_image(layer.rgba, "png") for layer in stack.layers]
     with zipfile.ZipFile(io.BytesIO(to_zip(stack, encoded=encoded))) as zf:
         assert [zf.read(f"layer_0{i}.png") for i in range(4)] == encoded
     deck = Presentation(io.BytesIO(export_bytes(stack, "pptx", encoded=encoded)))
-    assert [shape.image.blob for shape in deck.slides[0].shapes] == encoded
+    blobs = [shape.image.blob for shape in deck.slides[0].shapes]
+    assert blobs[0] == encoded[0]  # the canvas-sized background is reused ...
+    assert blobs[3] != encoded[3]  # ... the cropped bar is not
     with pytest.raises(ValueError, match="3 encoded files for 4 layers"):
         to_zip(stack, encoded=encoded[:3])
 
 
 def test_pptx_of_a_webp_stack_still_embeds_png() -> None:
     stack = _stack(fmt="webp")
-    webp = [encode_image(layer.rgba, "webp") for layer in stack.layers]
-    deck = Presentation(io.BytesIO(to_pptx(stack, encoded=webp)))
+    deck = Presentation(io.BytesIO(to_pptx(stack)))
     assert {shape.image.content_type for shape in deck.slides[0].shapes} == {"image/png"}
 
 
@@ -212,7 +274,7 @@ def test_psd_reads_back_with_a_second_reader_pillow() -> None:
     stack.layers[0].rgba[:6, :9, 3] = 0  # a hole through every layer
     with Image.open(io.BytesIO(to_psd(stack))) as psd:
         assert (psd.format, psd.size) == ("PSD", (40, 30))
-        assert [entry[0] for entry in psd.layers] == [layer.name for layer in stack.layers]
+        assert [entry[0] for entry in psd.layers] == export_names(stack)
         assert psd.mode == "RGB"  # the merged preview, composited over white ...
         merged = np.asarray(psd).astype(int)
         alpha = composite_uint8([layer.rgba for layer in stack.layers])[..., 3]
@@ -231,3 +293,44 @@ def test_psd_wider_than_30000_px_is_refused_clearly() -> None:
     with pytest.raises(ImageTooLarge, match="at most 30000 px per side; this image is 30001x2"):
         to_psd(stack)
     assert to_zip(stack)[:2] == b"PK"  # the other exports still work
+
+
+SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
+
+
+@pytest.mark.skipif(SOFFICE is None, reason="LibreOffice (soffice) is not installed")
+def test_pptx_renders_in_libreoffice_as_the_composite(tmp_path: Path) -> None:
+    """LibreOffice Impress draws the slide: each cropped picture lands where its layer was."""
+    height, width = 240, 320
+    background = np.zeros((height, width, 4), dtype=np.uint8)
+    background[...] = (240, 230, 200, 255)
+    red, blue = np.zeros_like(background), np.zeros_like(background)
+    red[40:120, 30:150] = (200, 30, 30, 255)
+    blue[100:200, 120:280] = (20, 60, 200, 255)
+    arrays = [background, red, np.zeros_like(background), blue]
+    layers = [
+        Layer(rgba=a, name="x", kind="shape", bbox=alpha_bbox(a[..., 3]), empty=not a.any())
+        for a in arrays
+    ]
+    stack = LayerStack(layers=layers, engine="test", params=DecomposeParams(num_layers=4))
+    (tmp_path / "deck.pptx").write_bytes(to_pptx(stack))
+    subprocess.run(
+        [
+            str(SOFFICE),
+            f"-env:UserInstallation={(tmp_path / 'profile').as_uri()}",
+            "--headless",
+            "--convert-to",
+            "png",
+            "--outdir",
+            str(tmp_path),
+            str(tmp_path / "deck.pptx"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    with Image.open(tmp_path / "deck.png") as rendered:
+        drawn = np.asarray(rendered.convert("RGB").resize((width, height))).astype(int)
+    expected = composite_uint8(arrays)[..., :3].astype(int)
+    diff = np.abs(drawn - expected).max(axis=2)
+    assert (diff > 40).mean() < 0.02  # only anti-aliased edges may differ

@@ -259,7 +259,7 @@ def test_each_layer_is_encoded_once(
     real = codec.encode_image
 
     def counting(rgba: np.ndarray, fmt: str = "png") -> bytes:  # type: ignore[type-arg]
-        calls.append(fmt)
+        calls.append(f"{fmt} {rgba.shape[1]}x{rgba.shape[0]}")
         return real(rgba, fmt)
 
     monkeypatch.setattr(codec, "encode_image", counting)
@@ -268,7 +268,15 @@ def test_each_layer_is_encoded_once(
     make_worker(local_store, storage, settings).run(threading.Event(), max_jobs=1)
     job = local_store.get(job_id)
     assert job.state is JobState.COMPLETED and job.result is not None
-    assert calls == ["png"] * 3  # the layer files; the ZIP and PPTX reuse their bytes
+    meta = job.result["metadata"]
+    full = [0, 0, meta["width"], meta["height"]]
+    crops = []  # the PPTX's cropped pictures; a canvas-sized one reuses the layer file
+    for entry in meta["layers"]:
+        x0, y0, x1, y1 = entry["bbox"] or [0, 0, 1, 1]
+        if entry["bbox"] != full:
+            crops.append(f"png {x1 - x0}x{y1 - y0}")
+    # the layer files once each; the ZIP reuses their bytes
+    assert calls == [f"png {meta['width']}x{meta['height']}"] * 3 + crops
     with zipfile.ZipFile(io.BytesIO(storage.get(job.result["exports"]["zip"]))) as zf:
         for i, key in enumerate(job.result["layers"]):
             assert zf.read(f"layer_0{i}.png") == storage.get(key)

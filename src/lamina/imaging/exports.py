@@ -2,7 +2,9 @@
 
 Pure functions (a stack in, file bytes out) so the CLI and the job worker share
 them. Every export keeps every layer, empty ones included, so that layer ``i``
-in any export is layer ``i`` of ``layers.json``.
+in any export is layer ``i`` of ``layers.json``. PSD layers and PPTX pictures are
+cropped to their layer's bounding box and placed where it lies, as in a designer's
+file: each selects, moves and aligns on its own instead of as a canvas-sized sheet.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ import zipfile
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
+import numpy as np
+from numpy.typing import NDArray
+
 from lamina.errors import ImageTooLarge
 from lamina.imaging.codec import encode_image
-from lamina.types import LayerStack
+from lamina.types import BBox, Layer, LayerStack
 
 ExportKind = Literal["zip", "psd", "pptx"]
 EXPORT_KINDS: tuple[ExportKind, ...] = ("zip", "psd", "pptx")
@@ -100,13 +105,38 @@ def to_zip(stack: LayerStack, *, encoded: Sequence[bytes] | None = None) -> byte
     return buf.getvalue()
 
 
-def to_psd(stack: LayerStack) -> bytes:
-    """A layered Photoshop file: one full-canvas RGBA pixel layer per layer, back to front.
+def export_names(stack: LayerStack) -> list[str]:
+    """Layer names for the PSD and PPTX exports, from the layer kinds: ``background``,
+    ``text 1``, ``text 2``, ``shape 1`` ... (numbered per kind, back to front, whenever a
+    kind occurs more than once), so a layers panel reads like a designer's."""
+    totals: dict[str, int] = {}
+    for layer in stack.layers:
+        totals[layer.kind] = totals.get(layer.kind, 0) + 1
+    seen: dict[str, int] = {}
+    names = []
+    for layer in stack.layers:
+        seen[layer.kind] = seen.get(layer.kind, 0) + 1
+        unique = totals[layer.kind] == 1 and layer.kind in ("background", "empty")
+        names.append(layer.kind if unique else f"{layer.kind} {seen[layer.kind]}")
+    return names
 
-    Layers (named after the stack's) and the merged preview are RLE-compressed;
-    empty layers are kept (so indices match) but hidden. Raises
-    :class:`~lamina.errors.ImageTooLarge` for a side over 30,000 px, the PSD
-    format's limit (psd-tools cannot write such layers even as PSB).
+
+def cropped(layer: Layer) -> tuple[BBox, NDArray[np.uint8]]:
+    """The layer's bounding box and its pixels inside it; an empty layer is one
+    transparent pixel at the origin (the formats have no zero-sized layer)."""
+    if layer.bbox is None:
+        return (0, 0, 1, 1), np.zeros((1, 1, 4), dtype=np.uint8)
+    x0, y0, x1, y1 = layer.bbox
+    return layer.bbox, layer.rgba[y0:y1, x0:x1]
+
+
+def to_psd(stack: LayerStack) -> bytes:
+    """A layered Photoshop file: one RGBA pixel layer per layer, back to front, each cropped
+    to its bounding box at its position and named by :func:`export_names`.
+
+    Layers and the merged preview are RLE-compressed; empty layers are kept (so indices
+    match) but hidden. Raises :class:`~lamina.errors.ImageTooLarge` for a side over
+    30,000 px, the PSD format's limit (psd-tools cannot write such layers even as PSB).
     """
     from psd_tools import PSDImage
     from psd_tools.constants import Compression
@@ -120,8 +150,11 @@ def to_psd(stack: LayerStack) -> bytes:
             f"a PSD export holds at most {PSD_MAX_SIDE} px per side; this image is {width}x{height}"
         )
     psd = PSDImage.new("RGB", stack.size, color=(255, 255, 255), compression=Compression.RLE)
-    for layer in stack.layers:
-        pixel_layer = psd.create_pixel_layer_from_array(layer.rgba, name=layer.name)
+    for layer, name in zip(stack.layers, export_names(stack), strict=True):
+        (x0, y0, _, _), pixels = cropped(layer)
+        pixel_layer = psd.create_pixel_layer_from_array(
+            np.ascontiguousarray(pixels), name=name, top=y0, left=x0
+        )
         if layer.empty:
             pixel_layer.visible = False
     buf = io.BytesIO()
@@ -152,34 +185,44 @@ def slide_geometry(width: int, height: int) -> tuple[int, int, int, int, int, in
 
 
 def to_pptx(stack: LayerStack, *, encoded: Sequence[bytes] | None = None) -> bytes:
-    """A one-slide PowerPoint deck: every layer a PNG picture covering the image, in order.
+    """A one-slide PowerPoint deck: every layer a PNG picture cropped to its bounding box
+    and placed where it lies, in z-order (the first picture is the background).
 
-    The first picture (bottom of the z-order) is the background; each picture
-    is named after its layer. See :func:`slide_geometry` for the slide size.
-    ``encoded`` (see :func:`layer_files`) is reused when the output format is PNG.
+    Pictures are named by :func:`export_names`; an empty layer is a hidden one-pixel
+    picture, so picture ``i`` is still layer ``i``. See :func:`slide_geometry` for the
+    slide size. A picture's edges are rounded to EMU from the image's pixel edges, so
+    neighbouring layers neither gap nor overlap. ``encoded`` (see :func:`layer_files`) is
+    reused for a PNG layer that covers the whole canvas, as a background usually does.
     """
     from pptx import Presentation
     from pptx.util import Emu
 
-    slide_w, slide_h, left, top, pic_w, pic_h = slide_geometry(*stack.size)
+    width, height = stack.size
+    slide_w, slide_h, left, top, pic_w, pic_h = slide_geometry(width, height)
     deck = Presentation()
     deck.slide_width = Emu(slide_w)
     deck.slide_height = Emu(slide_h)
     blank = min(deck.slide_layouts, key=lambda layout: len(layout.placeholders))
     slide = deck.slides.add_slide(blank)
-    if stack.params.output_format == "png":
-        pngs = layer_files(stack, encoded)
-    else:
-        pngs = [encode_image(layer.rgba, "png") for layer in stack.layers]
-    for layer, png in zip(stack.layers, pngs, strict=True):
+    full = (0, 0, width, height)
+    reusable = stack.params.output_format == "png" and encoded is not None
+    pngs = layer_files(stack, encoded) if reusable else [b""] * len(stack.layers)
+    for layer, name, png in zip(stack.layers, export_names(stack), pngs, strict=True):
+        (x0, y0, x1, y1), pixels = cropped(layer)
+        if not png or layer.bbox != full:
+            png = encode_image(pixels, "png")
+        x_emu = [left + round(x * pic_w / width) for x in (x0, x1)]
+        y_emu = [top + round(y * pic_h / height) for y in (y0, y1)]
         picture = slide.shapes.add_picture(
             io.BytesIO(png),
-            Emu(left),
-            Emu(top),
-            Emu(pic_w),
-            Emu(pic_h),
+            Emu(x_emu[0]),
+            Emu(y_emu[0]),
+            Emu(max(1, x_emu[1] - x_emu[0])),
+            Emu(max(1, y_emu[1] - y_emu[0])),
         )
-        picture.name = layer.name
+        picture.name = name
+        if layer.empty:
+            picture._element.nvPicPr.cNvPr.set("hidden", "1")
     buf = io.BytesIO()
     deck.save(buf)
     return buf.getvalue()
@@ -191,7 +234,7 @@ def export_bytes(
     """The export called ``kind`` (``zip``, ``psd`` or ``pptx``) of ``stack``.
 
     ``encoded``: the layer files already encoded in ``output_format`` (see
-    :func:`layer_files`), reused by the ZIP and, for PNG, the PPTX export.
+    :func:`layer_files`), reused by the ZIP and, for canvas-sized PNG layers, the PPTX.
     """
     if kind == "zip":
         return to_zip(stack, encoded=encoded)
