@@ -27,3 +27,8 @@ class EngineError(LaminaError):
 
 class JobNotFound(LaminaError, LookupError):
     """No such job, or it belongs to another API key (the two are indistinguishable on purpose)."""
+
+
+class StorageUnavailable(LaminaError):
+    """The file storage failed in a way that may pass (read-only or full disk, a missing
+    mount, an unreachable bucket): the API answers 503, a worker retries the job later."""

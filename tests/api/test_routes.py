@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from tests.api.conftest import Env, data_uri, make_env, png
 from tests.jobs.pg import temporary_database
@@ -93,7 +94,8 @@ def test_rate_limited_answers_carry_retry_after(app_env: tuple[TestClient, Env])
 def test_health_metrics_and_docs(app_env: tuple[TestClient, Env]) -> None:
     client, _ = app_env
     client.post(SUBMIT, json={"image_url": data_uri(png())})
-    assert client.get("/healthz", headers={"Authorization": ""}).json() == {"status": "ok"}
+    health = client.get("/healthz", headers={"Authorization": ""}).json()
+    assert health == {"status": "ok", "database": "ok", "storage": "ok"}
     metrics = client.get("/metrics").text
     assert "lamina_queue_depth 1.0" in metrics
     assert 'lamina_jobs{state="in_queue"} 1.0' in metrics
@@ -153,3 +155,47 @@ def test_status_on_a_postgresql_store_reads_in_the_thread_pool(tmp_path: Path) -
     assert [a["queue_position"] for a in answers] == [0, 1]
     assert {a["status"] for a in answers} == {"in_queue"}
     assert (missing.status_code, missing.json()["error_code"]) == (404, 404001)
+
+
+def test_storage_and_database_faults_are_503_with_retry_after(
+    app_env: tuple[TestClient, Env], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, env = app_env
+    root = env.service.storage.root  # type: ignore[attr-defined]
+    root.rename(root.with_name("files.aside"))
+    root.write_bytes(b"")  # the directory is gone: a file where it was
+    for answer in (
+        client.post(SUBMIT, json={"image_url": data_uri(png())}),
+        client.post("/v1/files", files={"file": ("a.png", png(), "image/png")}),
+    ):
+        body = answer.json()
+        assert (answer.status_code, body["error_code"]) == (503, 503002)
+        assert answer.headers["retry-after"] == "5" and body["detail"] == {"dependency": "storage"}
+    health = client.get("/healthz")
+    assert health.status_code == 503 and health.headers["retry-after"] == "5"
+    assert health.json()["storage"].startswith("unavailable: the file storage could not")
+    assert health.json()["database"] == "ok"
+    root.unlink()
+    root.with_name("files.aside").rename(root)
+
+    def dropped(*args: object, **kwargs: object) -> None:
+        raise sa.exc.OperationalError("SELECT", {}, Exception("terminating connection"))
+
+    monkeypatch.setattr(env.store, "status", dropped)
+    answer = client.get(f"/v1/requests/{'0' * 32}/status")
+    assert (answer.status_code, answer.json()["error_code"]) == (503, 503003)
+    assert "terminating" not in answer.text and "connection" not in answer.headers
+
+
+def test_an_upload_link_whose_file_is_gone_is_410(app_env: tuple[TestClient, Env]) -> None:
+    client, env = app_env
+    uploaded = client.post("/v1/files", files={"file": ("a.png", png(), "image/png")}).json()
+    env.service.storage.delete(uploaded["key"])
+    answer = client.post(SUBMIT, json={"image_url": uploaded["url"]})
+    assert (answer.status_code, answer.json()["error_code"]) == (410, 410001)
+    assert "no longer exists" in answer.json()["error_message"]
+
+
+def test_a_bug_answer_says_the_connection_closes() -> None:
+    status, _, headers = answer_for(RuntimeError("x"))
+    assert (status, headers) == (500, {"Connection": "close"})

@@ -17,7 +17,9 @@ import sqlalchemy as sa
 from tests.jobs.fast_engine import FastEngine
 
 from lamina.config import Settings
+from lamina.errors import StorageUnavailable
 from lamina.imaging.codec import decode_image, encode_image
+from lamina.jobs.faults import transient_fault
 from lamina.jobs.models import jobs
 from lamina.jobs.retention import purge_expired
 from lamina.jobs.states import JobState
@@ -316,3 +318,68 @@ def test_a_psd_over_the_memory_budget_is_skipped(
     assert "psd" not in job.result["exports"]
     assert "budget of 2,303 pixel-layers" in job.result["metadata"]["notes"][0]
     assert storage.get(job.result["exports"]["pptx"])[:2] == b"PK"
+
+
+class _Flaky(LocalStorage):
+    """Local storage whose writes fail with the storage's own fault while ``down`` is set
+    (as a read-only or full disk would), counting the refusals."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root, b"k" * 32)
+        self.down = threading.Event()
+        self.refused = 0
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        if self.down.is_set() and key.startswith("jobs/"):
+            self.refused += 1
+            raise StorageUnavailable(f"the file storage could not store {key!r}: Read-only")
+        super().put(key, data, content_type)
+
+
+def test_a_storage_fault_requeues_the_job_with_back_off_until_it_passes(
+    local_store: JobStore, settings: Settings
+) -> None:
+    storage = _Flaky(Path(settings.resolved_storage))
+    job_id = submit(local_store, storage)
+    storage.down.set()
+    worker = make_worker(local_store, storage, settings, retry_backoff_s=0.3)
+    stop = threading.Event()
+    thread = run_in_thread(worker, stop)
+    try:
+        wait_for(lambda: storage.refused == 1)
+        # held through its back-off (not failed, not yet back in the queue), then requeued
+        assert local_store.get(job_id).state is JobState.IN_PROGRESS
+        wait_for(lambda: local_store.get(job_id).attempts == 2)
+        storage.down.clear()
+        wait_for(lambda: local_store.get(job_id).state is JobState.COMPLETED)
+    finally:
+        stop.set()
+        worker.wake()
+        thread.join(10)
+    job = local_store.get(job_id)
+    assert job.error is None and job.attempts in (2, 3) and storage.refused == job.attempts - 1
+
+
+def test_a_fault_that_lasts_fails_the_job_after_the_last_attempt(
+    local_store: JobStore, settings: Settings
+) -> None:
+    storage = _Flaky(Path(settings.resolved_storage))
+    job_id = submit(local_store, storage)
+    storage.down.set()
+    worker = make_worker(local_store, storage, settings, retry_backoff_s=0.05)
+    started = time.monotonic()
+    assert worker.run(threading.Event(), max_jobs=settings.max_attempts) == settings.max_attempts
+    job = local_store.get(job_id)
+    assert job.state is JobState.FAILED and job.attempts == settings.max_attempts == 3
+    assert job.error is not None and "could not store" in job.error
+    assert "tried 3 time(s); giving up" in job.error
+    assert time.monotonic() - started >= 0.05 + 0.1  # the back-off doubled: 0.05 s, 0.1 s
+
+
+def test_database_faults_are_transient_and_bugs_are_not() -> None:
+    dropped = sa.exc.OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+    assert transient_fault(dropped) == "database"
+    assert transient_fault(StorageUnavailable("read-only")) == "storage"
+    assert transient_fault(sa.exc.IntegrityError("INSERT", {}, Exception("dup"))) is None
+    assert transient_fault(KeyError("x")) is None
+    assert error_message(dropped) == "the job store (database) was unavailable"

@@ -15,6 +15,7 @@ from lamina.storage import (
     InvalidKey,
     LocalStorage,
     ObjectNotFound,
+    StorageUnavailable,
     check_key,
     open_storage,
 )
@@ -37,6 +38,32 @@ def test_put_get_delete(storage: LocalStorage) -> None:
     with pytest.raises(ObjectNotFound):
         storage.get("jobs/a/layer_00.png")
     assert not [p for p in storage.root.rglob("*") if p.name.startswith(".put-")]
+
+
+def test_a_storage_directory_that_is_gone_is_unavailable_not_empty(
+    storage: LocalStorage,
+) -> None:
+    """The directory swapped for a file (as a failed mount or a full disk leaves it; chmod
+    does not stop root): every call says the storage is unavailable, not that the object is
+    missing, and all works again once the directory is back."""
+    storage.put("jobs/a/x", b"1", "image/png")
+    storage.check()
+    aside = storage.root.with_name("files.aside")
+    storage.root.rename(aside)
+    storage.root.write_bytes(b"not a directory")
+    for call in (
+        lambda: storage.put("jobs/a/y", b"2", "image/png"),
+        lambda: storage.get("jobs/a/x"),
+        lambda: storage.delete("jobs/a/x"),
+        storage.check,
+    ):
+        with pytest.raises(StorageUnavailable, match="storage") as caught:
+            call()
+        assert str(storage.root) not in str(caught.value)  # no server paths in messages
+    storage.root.unlink()
+    aside.rename(storage.root)
+    storage.check()
+    assert storage.get("jobs/a/x") == b"1"
 
 
 def test_delete_prefix(storage: LocalStorage) -> None:

@@ -1,8 +1,10 @@
 """The one place that turns exceptions into HTTP answers (as LitServe does).
 
 Every answer is JSON ``{"error_code", "error_message", "detail"}`` with the
-matching HTTP status. Bad input of any kind gets a 4xx; only a genuine bug gets
-500001, with its details logged and not shown.
+matching HTTP status. Bad input of any kind gets a 4xx; storage or database faults that
+may pass get 503 with ``Retry-After`` (503002 storage, 503003 database); only a genuine
+bug gets 500001, with its details logged and not shown, and ``Connection: close``
+(the server drops the connection after it, so the answer says so).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import sqlalchemy.exc as sa_exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -25,6 +28,8 @@ from lamina.errors import (
     LaminaError,
 )
 from lamina.fetch import UnsafeURL
+from lamina.jobs.faults import RETRY_AFTER_S, transient_fault
+from lamina.storage import ObjectNotFound
 
 log = logging.getLogger("lamina.api")
 
@@ -35,6 +40,7 @@ _LAMINA_ERRORS: list[tuple[type[LaminaError], int, int]] = [
     (UnsafeURL, 400, 400001),
     (InvalidParams, 422, 422001),
     (JobNotFound, 404, 404001),
+    (ObjectNotFound, 404, 404001),
     (EngineUnavailable, 503, 503001),
 ]
 
@@ -57,12 +63,20 @@ def answer_for(exc: Exception) -> tuple[int, dict[str, Any], dict[str, str]]:
     if isinstance(exc, StarletteHTTPException):
         code = exc.status_code * 1000 + 1
         return exc.status_code, error_body(code, str(exc.detail)), dict(exc.headers or {})
+    fault = transient_fault(exc)
+    if fault is not None:
+        log.warning("%s unavailable: %s", fault, exc)
+        message = f"the {fault} is unavailable for the moment; retry in {RETRY_AFTER_S} s"
+        code = 503002 if fault == "storage" else 503003
+        body = error_body(code, message, {"dependency": fault})
+        return 503, body, {"Retry-After": str(RETRY_AFTER_S)}
     if isinstance(exc, LaminaError):
         for cls, status, code in _LAMINA_ERRORS:
             if isinstance(exc, cls):
                 return status, error_body(code, str(exc)), {}
     log.exception("internal error", exc_info=exc)
-    return 500, error_body(500001, "internal server error; the request was not processed"), {}
+    body = error_body(500001, "internal server error; the request was not processed")
+    return 500, body, {"Connection": "close"}
 
 
 def _validation_body(errors: Any) -> dict[str, Any]:
@@ -88,4 +102,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _handle)
     app.add_exception_handler(StarletteHTTPException, _handle)
     app.add_exception_handler(LaminaError, _handle)
+    # answered by the exception middleware, which keeps the connection (the handler of
+    # Exception runs in the outermost middleware, which re-raises and drops it)
+    app.add_exception_handler(sa_exc.SQLAlchemyError, _handle)
     app.add_exception_handler(Exception, _handle)

@@ -44,6 +44,13 @@ class NotFound(ApiError):
     code = 404001
 
 
+class Gone(ApiError):
+    """A link this server issued whose file no longer exists (deleted by retention)."""
+
+    status = 410
+    code = 410001
+
+
 class SchemaViolation(ApiError):
     status = 422
     code = 422001

@@ -25,6 +25,7 @@ from lamina.api.datauri import decode_data_uri
 from lamina.api.exceptions import (
     BadInput,
     Forbidden,
+    Gone,
     NotFound,
     RateLimited,
     SchemaViolation,
@@ -54,12 +55,21 @@ from lamina.jobs.keys import KeyStore
 from lamina.jobs.retention import purge_expired
 from lamina.jobs.states import JobState
 from lamina.jobs.store import Job, JobStore
-from lamina.storage import InvalidKey, LocalStorage, ObjectNotFound, Storage, check_key
+from lamina.storage import (
+    InvalidKey,
+    LocalStorage,
+    ObjectNotFound,
+    Storage,
+    StorageUnavailable,
+    check_key,
+)
 from lamina.types import DecomposeParams
 
 REQUEST_ID = re.compile(r"[0-9a-f]{32}")
 MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}/[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 UPLOAD_PREFIX = "uploads/"
+HEALTH_CACHE_S = 1.0
+"""How long a dependency check answers ``/healthz`` (probes poll it often)."""
 _UPLOAD_DAYS_SWEPT = 31
 """Upload days before the cutoff swept on each purge (purges run at least daily)."""
 MEDIA_TYPES = {
@@ -125,6 +135,7 @@ class ApiService:
         self._auth_cache: dict[str, tuple[Caller, float]] = {}
         self._auth_lock = threading.Lock()
         self._clock = clock
+        self._health: tuple[dict[str, str], float] | None = None
         self._on_submit = on_submit
         """Called after each queued job: ``lamina serve`` wakes its idle workers with it."""
 
@@ -152,6 +163,30 @@ class ApiService:
             if info.id == model_id:
                 return info
         raise NotFound(f"no model {model_id!r}; GET /v1/models lists the served models")
+
+    # -- health --------------------------------------------------------------------------
+
+    def health(self) -> dict[str, str]:
+        """``status`` (``ok`` or ``unavailable``) and, for ``database`` and ``storage``,
+        ``ok`` or what is wrong; one real check of each, remembered :data:`HEALTH_CACHE_S`."""
+        answer = {"status": "ok"}
+        for name, check in (("database", self.store.ping), ("storage", self.storage.check)):
+            try:
+                check()
+                answer[name] = "ok"
+            except Exception as exc:
+                shown = str(exc) if isinstance(exc, StorageUnavailable) else type(exc).__name__
+                answer[name] = f"unavailable: {shown}"
+                answer["status"] = "unavailable"
+        self._health = (answer, self._clock() + HEALTH_CACHE_S)
+        return answer
+
+    def cached_health(self) -> dict[str, str] | None:
+        """The last :meth:`health` while fresh, else ``None`` (never blocks: event loop)."""
+        cached = self._health
+        if cached is None or cached[1] <= self._clock():
+            return None
+        return cached[0]
 
     # -- auth ----------------------------------------------------------------------------
 
@@ -384,7 +419,14 @@ class ApiService:
         own = self._own_file_key(url)
         if own is not None:
             # each job gets its own copy: retention deletes a job's input with the job
-            key, _ = self._store_input(self.storage.get(own), source="the uploaded file")
+            try:
+                data = self.storage.get(own)
+            except ObjectNotFound as exc:
+                raise Gone(
+                    "image_url is an upload link whose file no longer exists (uploads are "
+                    f"deleted after {self.settings.retention_days:g} days); upload it again"
+                ) from exc
+            key, _ = self._store_input(data, source="the uploaded file")
             return key, None, url
         try:
             check_url(url, allow_private=self.settings.allow_private_urls, resolver=self.resolver)

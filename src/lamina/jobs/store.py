@@ -161,6 +161,11 @@ class JobStore:
         self.engine.dispose()
         self._reader.dispose()
 
+    def ping(self) -> None:
+        """One round trip to the database; raises what the driver raises when it is down."""
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
     # -- schema -------------------------------------------------------------------------
 
     def migrate(self) -> bool:
@@ -452,8 +457,9 @@ class JobStore:
             },
         )
 
-    def release(self, job_id: str, worker_id: str) -> bool:
-        """Put our running job back at its place in the queue without counting the attempt."""
+    def release(self, job_id: str, worker_id: str, *, count_attempt: bool = False) -> bool:
+        """Put our running job back at its place in the queue, without counting the attempt
+        (the worker is stopping) or counting it (the job met a fault that may pass)."""
         return self._guarded(
             job_id,
             worker_id,
@@ -461,7 +467,7 @@ class JobStore:
             values={
                 "state": JobState.IN_QUEUE.value,
                 "worker_id": None,
-                "attempts": jobs.c.attempts - 1,
+                "attempts": jobs.c.attempts - (0 if count_attempt else 1),
                 "progress": 0.0,
                 "started_at": None,
                 "started_ts": None,

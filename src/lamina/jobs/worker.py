@@ -21,6 +21,7 @@ from typing import Any
 from lamina.config import Settings
 from lamina.engines.base import Engine
 from lamina.errors import LaminaError
+from lamina.jobs.faults import transient_fault
 from lamina.jobs.retention import purge_expired
 from lamina.jobs.store import Job, JobStore, new_worker_id, output_prefix
 from lamina.jobs.wakeup import Wakeup, listen_for_jobs
@@ -36,6 +37,9 @@ FALLBACK_POLL_S = 5.0
 """How often an idle worker that is woken on submit looks anyway (a missed wake-up)."""
 STORE_RETRY_S = 5.0
 """Pause after a job store error (the database is down or busy)."""
+RETRY_BACKOFF_S = 5.0
+"""First wait before a job that met a storage or database fault goes back to the queue;
+doubled on each further attempt."""
 PSD_MAX_PIXEL_LAYERS = 120_000_000
 """Largest PSD a worker makes (width x height x layers): psd-tools needs about 11 bytes per
 pixel-layer and 47 s for 40 MP x 10 layers, so past this (about 1.3 GB) the job completes
@@ -51,12 +55,16 @@ class _Abandoned(Exception):
 class _Outcome:
     result: dict[str, Any] | None = None
     error: str | None = None
+    transient: bool = False
+    """The error was a storage or database fault that may pass: retry, do not fail."""
 
 
 def error_message(exc: BaseException) -> str:
     """What a failed job tells its user: lamina's own messages as they are, the rest by kind."""
     if isinstance(exc, LaminaError):
         return str(exc) or type(exc).__name__
+    if transient_fault(exc) == "database":
+        return "the job store (database) was unavailable"
     if isinstance(exc, MemoryError):
         return "out of memory while processing this image; try a smaller image or fewer layers"
     if type(exc).__name__ == "OutOfMemoryError":  # torch.cuda.OutOfMemoryError
@@ -75,6 +83,8 @@ class Worker:
     ``stop`` event given to :meth:`run` should call :meth:`wake` too.
     ``grace_s`` is how long a stop request waits for the running job before releasing it;
     ``psd_max_pixel_layers`` caps the PSD export (see :data:`PSD_MAX_PIXEL_LAYERS`).
+    A job that meets a storage or database fault is held ``retry_backoff_s`` (doubling with
+    each attempt) and requeued, until ``settings.max_attempts`` attempts fail it.
     """
 
     def __init__(
@@ -92,6 +102,7 @@ class Worker:
         progress_every_s: float = 1.0,
         purge_every_s: float = 3600.0,
         psd_max_pixel_layers: int = PSD_MAX_PIXEL_LAYERS,
+        retry_backoff_s: float = RETRY_BACKOFF_S,
     ) -> None:
         self.store = store
         self.storage = storage
@@ -109,6 +120,7 @@ class Worker:
         self.progress_every_s = progress_every_s
         self.purge_every_s = purge_every_s
         self.psd_max_pixel_layers = psd_max_pixel_layers
+        self.retry_backoff_s = retry_backoff_s
         self.engine: Engine | None = None
         self.hurry = threading.Event()
         """Set (e.g. on a second SIGTERM) to release the running job at once."""
@@ -199,9 +211,16 @@ class Worker:
             now = time.monotonic()
             if now - last_progress[1] >= self.progress_every_s:
                 last_progress[1] = now
-                if not self.store.heartbeat(
-                    job.id, self.id, lease_s=self.settings.lease_s, progress=fraction
-                ):
+                try:
+                    alive = self.store.heartbeat(
+                        job.id, self.id, lease_s=self.settings.lease_s, progress=fraction
+                    )
+                except Exception as exc:  # the job goes on; the lease has time to spare
+                    if transient_fault(exc) is None:
+                        raise
+                    log.warning("worker %s: progress not recorded: %s", self.id, exc)
+                    return
+                if not alive:
                     abandoned.set()
                     raise _Abandoned()
 
@@ -212,7 +231,8 @@ class Worker:
                 pass
             except BaseException as exc:
                 outcome.error = error_message(exc)
-                if not isinstance(exc, LaminaError):
+                outcome.transient = transient_fault(exc) is not None
+                if not isinstance(exc, LaminaError) and not outcome.transient:
                     log.exception("worker %s: job %s failed", self.id, job.id)
                 _free_gpu_memory()
 
@@ -251,14 +271,39 @@ class Worker:
                     abandoned.set()
         if abandoned.is_set():
             return
+        error = outcome.error or "internal error"
+        if outcome.result is None and outcome.transient:
+            if job.attempts < self.settings.max_attempts:
+                self._retry_later(job, stop, error)
+                return
+            error = f"{error} (tried {job.attempts} time(s); giving up)"
         if outcome.result is not None:
             result = outcome.result
             recorded = _retry(lambda: self.store.complete(job.id, self.id, result), "complete")
         else:
-            error = outcome.error or "internal error"
             recorded = _retry(lambda: self.store.fail(job.id, self.id, error), "fail")
         if not recorded:
             log.warning("worker %s: job %s was no longer ours at the end", self.id, job.id)
+
+    def _retry_later(self, job: Job, stop: threading.Event, error: str) -> None:
+        """Hold the job through its back-off (lease kept), then requeue it with the attempt
+        counted. Holding it, rather than requeuing at once, keeps the other workers from
+        spending all its attempts in the same second of an outage."""
+        delay = self.retry_backoff_s * 2 ** max(job.attempts - 1, 0)
+        log.warning(
+            "worker %s: job %s: %s; back in the queue in %.0f s (attempt %d of %d)",
+            *(self.id, job.id, error, delay, job.attempts, self.settings.max_attempts),
+        )
+        until = time.monotonic() + delay
+        while (left := until - time.monotonic()) > 0 and not self.hurry.is_set():
+            if stop.wait(min(left, self.heartbeat_s)):
+                break
+            try:
+                if not self.store.heartbeat(job.id, self.id, lease_s=self.settings.lease_s):
+                    return  # reaped meanwhile: no longer ours to requeue
+            except Exception:
+                log.exception("worker %s: heartbeat failed", self.id)
+        _retry(lambda: self.store.release(job.id, self.id, count_attempt=True), "requeue")
 
     def execute(self, job: Job, progress: Callable[[float], None]) -> dict[str, Any]:
         """Input bytes -> layers -> stored files; returns the job's ``result``."""

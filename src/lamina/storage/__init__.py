@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lamina.errors import StorageUnavailable
 from lamina.storage.base import InvalidKey, ObjectNotFound, Storage, check_key, check_prefix
 from lamina.storage.local import SECRET_FILE, LocalStorage, load_or_create_secret
 from lamina.storage.s3 import S3Storage, parse_s3_location
@@ -21,6 +22,7 @@ __all__ = [
     "ObjectNotFound",
     "S3Storage",
     "Storage",
+    "StorageUnavailable",
     "check_key",
     "check_prefix",
     "open_storage",

@@ -36,7 +36,8 @@ def check_prefix(prefix: str) -> str:
 
 @runtime_checkable
 class Storage(Protocol):
-    """Where job inputs and outputs live. Keys are checked with :func:`check_key`."""
+    """Where job inputs and outputs live. Keys are checked with :func:`check_key`; every
+    method raises :class:`~lamina.errors.StorageUnavailable` when the backend itself fails."""
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
         """Store ``data`` under ``key``, replacing what was there."""
@@ -56,4 +57,8 @@ class Storage(Protocol):
 
     def url(self, key: str, *, base_url: str, expires_s: int) -> str:
         """A URL that downloads ``key`` without credentials until ``expires_s`` from now."""
+        ...
+
+    def check(self) -> None:
+        """Return if the backend can store and read files now (``/healthz`` asks)."""
         ...

@@ -10,12 +10,26 @@ import secrets
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
+from lamina.errors import StorageUnavailable
 from lamina.storage.base import ObjectNotFound, check_key, check_prefix
 
 SECRET_FILE = "signing.key"
+_PROBE_KEY = "health/probe"
+
+
+@contextlib.contextmanager
+def _unavailable(what: str) -> Iterator[None]:
+    """File system errors as :class:`StorageUnavailable`, naming the key but not the path."""
+    try:
+        yield
+    except OSError as exc:
+        raise StorageUnavailable(
+            f"the file storage could not {what}: {exc.strerror or type(exc).__name__}"
+        ) from exc
 
 
 def load_or_create_secret(path: Path) -> bytes:
@@ -52,30 +66,41 @@ class LocalStorage:
         self._secret = secret
 
     def path(self, key: str) -> Path:
-        """The file holding ``key`` (for streaming responses); raises :class:`ObjectNotFound`."""
+        """The file holding ``key`` (for streaming responses); raises :class:`ObjectNotFound`
+        (:class:`StorageUnavailable` when the storage directory itself is gone)."""
         path = self.root / check_key(key)
         if not path.is_file():
+            if not self.root.is_dir():
+                raise StorageUnavailable("the storage directory is missing or not a directory")
             raise ObjectNotFound(f"no stored object {key!r}")
         return path
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
         """Write atomically (temporary file + rename), so readers never see half a file."""
         path = self.root / check_key(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".put-")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with _unavailable(f"store {key!r}"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".put-")
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
 
     def get(self, key: str) -> bytes:
-        return self.path(key).read_bytes()
+        path = self.path(key)
+        with _unavailable(f"read {key!r}"):
+            try:
+                return path.read_bytes()
+            except FileNotFoundError:  # deleted since path() looked
+                raise ObjectNotFound(f"no stored object {key!r}") from None
 
     def delete(self, key: str) -> None:
-        (self.root / check_key(key)).unlink(missing_ok=True)
+        path = self.root / check_key(key)
+        with _unavailable(f"delete {key!r}"):
+            path.unlink(missing_ok=True)
 
     def delete_prefix(self, prefix: str) -> None:
         check_prefix(prefix)
@@ -83,14 +108,21 @@ class LocalStorage:
             shutil.rmtree(self.root / prefix, ignore_errors=True)
             return
         parent = (self.root / prefix).parent
-        if parent.is_dir():
-            name = Path(prefix).name
-            for entry in parent.iterdir():
-                if entry.name.startswith(name):
-                    if entry.is_dir():
-                        shutil.rmtree(entry, ignore_errors=True)
-                    else:
-                        entry.unlink(missing_ok=True)
+        with _unavailable(f"delete {prefix!r}*"):
+            if parent.is_dir():
+                name = Path(prefix).name
+                for entry in parent.iterdir():
+                    if entry.name.startswith(name):
+                        if entry.is_dir():
+                            shutil.rmtree(entry, ignore_errors=True)
+                        else:
+                            entry.unlink(missing_ok=True)
+
+    def check(self) -> None:
+        """Raise :class:`StorageUnavailable` unless a file can be written and read back."""
+        self.put(_PROBE_KEY, b"ok", "text/plain")
+        if self.get(_PROBE_KEY) != b"ok":
+            raise StorageUnavailable("the storage directory gave back other bytes than written")
 
     def sign(self, key: str, expires: int) -> str:
         """Hex HMAC-SHA256 of ``key`` and its expiry time (Unix seconds)."""

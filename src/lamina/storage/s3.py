@@ -2,9 +2,35 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
+from lamina.errors import StorageUnavailable
 from lamina.storage.base import ObjectNotFound, check_key, check_prefix
+
+_MISSING = ("NoSuchKey", "404")
+
+
+@contextlib.contextmanager
+def _unavailable(what: str) -> Iterator[None]:
+    """Connection failures and server errors of S3 as :class:`StorageUnavailable` (a
+    missing object stays :class:`ObjectNotFound`; a refused request, e.g. bad credentials,
+    stays a bug to see)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        if error.get("Code") in _MISSING:
+            raise
+        if status >= 500 or error.get("Code") in ("SlowDown", "RequestTimeout"):
+            raise StorageUnavailable(f"S3 could not {what}: {error.get('Code')}") from exc
+        raise
+    except BotoCoreError as exc:
+        raise StorageUnavailable(f"S3 could not {what}: {type(exc).__name__}") from exc
 
 
 def parse_s3_location(location: str) -> tuple[str, str]:
@@ -32,35 +58,47 @@ class S3Storage:
         return self.prefix + check_key(key)
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
-        self.client.put_object(
-            Bucket=self.bucket, Key=self._name(key), Body=data, ContentType=content_type
-        )
+        name = self._name(key)
+        with _unavailable(f"store {key!r}"):
+            self.client.put_object(
+                Bucket=self.bucket, Key=name, Body=data, ContentType=content_type
+            )
 
     def get(self, key: str) -> bytes:
         from botocore.exceptions import ClientError
 
+        name = self._name(key)
         try:
-            response = self.client.get_object(Bucket=self.bucket, Key=self._name(key))
+            with _unavailable(f"read {key!r}"):
+                response = self.client.get_object(Bucket=self.bucket, Key=name)
+                body: bytes = response["Body"].read()
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            if exc.response.get("Error", {}).get("Code") in _MISSING:
                 raise ObjectNotFound(f"no stored object {key!r}") from exc
             raise
-        body: bytes = response["Body"].read()
         return body
 
     def delete(self, key: str) -> None:
-        self.client.delete_object(Bucket=self.bucket, Key=self._name(key))
+        name = self._name(key)
+        with _unavailable(f"delete {key!r}"):
+            self.client.delete_object(Bucket=self.bucket, Key=name)
 
     def delete_prefix(self, prefix: str) -> None:
         paginator = self.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(
-            Bucket=self.bucket, Prefix=self.prefix + check_prefix(prefix)
-        ):
-            objects = [{"Key": item["Key"]} for item in page.get("Contents", [])]
-            if objects:  # one page holds at most 1,000 keys, the delete_objects limit
-                self.client.delete_objects(
-                    Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True}
-                )
+        with _unavailable(f"delete {prefix!r}*"):
+            for page in paginator.paginate(
+                Bucket=self.bucket, Prefix=self.prefix + check_prefix(prefix)
+            ):
+                objects = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+                if objects:  # one page holds at most 1,000 keys, the delete_objects limit
+                    self.client.delete_objects(
+                        Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True}
+                    )
+
+    def check(self) -> None:
+        """Raise :class:`StorageUnavailable` unless the bucket answers."""
+        with _unavailable("reach the bucket"):
+            self.client.head_bucket(Bucket=self.bucket)
 
     def url(self, key: str, *, base_url: str, expires_s: int) -> str:
         """A presigned GET URL (``base_url`` is not used: the bucket serves the bytes)."""

@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.concurrency import run_in_threadpool
 
 from lamina.api.deps import CallerDep, ServiceDep
 from lamina.api.metrics import render_metrics
+from lamina.jobs.faults import RETRY_AFTER_S
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
-async def healthz() -> dict[str, str]:
-    """Liveness: the process answers (it does not touch the database)."""
-    return {"status": "ok"}
+async def healthz(service: ServiceDep) -> JSONResponse:
+    """Readiness: 200 when the database and the storage work, else 503 with
+    ``Retry-After`` and the failing dependency named (checked at most once a second)."""
+    health = service.cached_health()
+    if health is None:
+        health = await run_in_threadpool(service.health)
+    if health["status"] == "ok":
+        return JSONResponse(health)
+    return JSONResponse(health, status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
 
 
 @router.get("/metrics")
