@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from lamina import __version__
 from lamina.api.errors import error_body, install_error_handlers
 from lamina.api.routes import files, health, models, playground, requests
+from lamina.api.routes.docs import install_docs
 from lamina.api.service import ApiService
 from lamina.config import Settings
 
@@ -46,9 +47,12 @@ def create_app(settings: Settings, *, service: ApiService | None = None) -> Fast
         version=__version__,
         summary="Turn an image into editable RGBA layers (RunComfy-compatible API).",
         lifespan=lifespan,
+        docs_url=None,  # served from local files by install_docs
+        redoc_url=None,
     )
     app.state.service = svc
     install_error_handlers(app)
+    install_docs(app)
     for module in (models, requests, files, health, playground):
         app.include_router(module.router)
     # a data: URI may be up to 4/3 of the input limit once base64-encoded
