@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     allow_private_urls: bool = False
     rate_limit_per_minute: int = Field(default=600, ge=0)
     """Requests per key per minute; 0 turns rate limiting off."""
+    auth_failures_per_minute: int = Field(default=30, ge=0)
+    """Unknown or revoked keys per client address per minute (bursts up to that) before the
+    address gets 429002 without a key lookup; 0 turns this off."""
 
     @property
     def resolved_database_url(self) -> str:

@@ -199,3 +199,30 @@ def test_an_upload_link_whose_file_is_gone_is_410(app_env: tuple[TestClient, Env
 def test_a_bug_answer_says_the_connection_closes() -> None:
     status, _, headers = answer_for(RuntimeError("x"))
     assert (status, headers) == (500, {"Connection": "close"})
+
+
+def test_unknown_keys_are_limited_per_address_without_a_key_lookup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = make_env(tmp_path, auth_failures_per_minute=5)
+    lookups: list[str] = []
+    verify = env.keys.verify
+    monkeypatch.setattr(env.keys, "verify", lambda secret: lookups.append(secret) or verify(secret))
+    app = create_app(env.settings, service=env.service)
+    wrong = {"Authorization": "Bearer lam_wrong"}
+    with TestClient(app, client=("203.0.113.7", 1000)) as guesser:
+        codes = [guesser.get("/v1/models", headers=wrong).status_code for _ in range(40)]
+        refused = guesser.get("/v1/models", headers=wrong)
+    assert codes == [401] * 5 + [429] * 35
+    assert len(lookups) == 5  # the burst after the budget never reached the key store
+    body = refused.json()
+    assert (body["error_code"], refused.headers["retry-after"]) == (429002, "12")
+    with TestClient(app, client=("198.51.100.2", 1000)) as other:
+        assert other.get("/v1/models", headers=wrong).status_code == 401  # its own budget
+        good = other.get("/v1/models", headers={"Authorization": f"Bearer {env.secret}"})
+        assert good.status_code == 200
+    env.clock.now += 12  # one failure's worth of budget back
+    with TestClient(app, client=("203.0.113.7", 1000)) as guesser:
+        assert guesser.get("/v1/models", headers=wrong).status_code == 401
+        assert guesser.get("/v1/models", headers=wrong).status_code == 429
+    env.store.dispose()

@@ -20,17 +20,22 @@ ServiceDep = Annotated[ApiService, Depends(get_service)]
 
 
 async def get_caller(
+    request: Request,
     service: ServiceDep,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Caller:
-    """The authenticated caller (401001 without a valid key, 429001 over the rate limit).
+    """The authenticated caller (401001 without a valid key, 429001 over the rate limit,
+    429002 for an address that sent too many unknown keys).
 
     A recently verified key is answered on the event loop; only a database lookup goes to
-    the thread pool (dependencies are async so that they cost no thread hop each).
+    the thread pool (dependencies are async so that they cost no thread hop each), and an
+    address over its failed-key budget is refused before one.
     """
     caller = service.cached_caller(authorization)
     if caller is None:
-        caller = await run_in_threadpool(service.authenticate, authorization)
+        address = request.client.host if request.client is not None else "unknown"
+        service.check_auth_failures(address)
+        caller = await run_in_threadpool(service.authenticate, authorization, address=address)
     return caller
 
 

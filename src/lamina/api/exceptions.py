@@ -68,3 +68,9 @@ class RateLimited(ApiError):
     def __init__(self, message: str, *, retry_after_s: int) -> None:
         super().__init__(message, detail={"retry_after_s": retry_after_s})
         self.retry_after_s = retry_after_s
+
+
+class AuthThrottled(RateLimited):
+    """Too many unknown keys from one client address: refused before any key lookup."""
+
+    code = 429002

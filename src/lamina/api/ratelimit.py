@@ -1,4 +1,5 @@
-"""Per-key request rate limiting: a token bucket per API key, in this process's memory."""
+"""Rate limiting by token buckets in this process's memory: requests per API key, and failed
+authentications per client address."""
 
 from __future__ import annotations
 
@@ -39,6 +40,16 @@ class RateLimiter:
             if len(self._buckets) > 10_000:
                 self._drop_full(now)
             return 0.0
+
+    def wait(self, key: str) -> float:
+        """Seconds until ``key`` has a token again (0.0 if it has one), taking none."""
+        if self.per_minute == 0:
+            return 0.0
+        now = self._clock()
+        with self._lock:
+            tokens, last = self._buckets.get(key, (float(self.per_minute), now))
+        tokens = min(float(self.per_minute), tokens + (now - last) * self._rate)
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self._rate
 
     def retry_after(self, wait_s: float) -> int:
         """Whole seconds for a ``Retry-After`` header (at least 1)."""

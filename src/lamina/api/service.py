@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from lamina.api.datauri import decode_data_uri
 from lamina.api.exceptions import (
+    AuthThrottled,
     BadInput,
     Forbidden,
     Gone,
@@ -131,6 +132,7 @@ class ApiService:
         self.storage = storage
         self.resolver = resolver
         self.limiter = RateLimiter(settings.rate_limit_per_minute, clock=clock)
+        self.auth_failures = RateLimiter(settings.auth_failures_per_minute, clock=clock)
         self._auth_cache_s = auth_cache_s
         self._auth_cache: dict[str, tuple[Caller, float]] = {}
         self._auth_lock = threading.Lock()
@@ -190,18 +192,23 @@ class ApiService:
 
     # -- auth ----------------------------------------------------------------------------
 
-    def authenticate(self, authorization: str | None) -> Caller:
+    def authenticate(self, authorization: str | None, *, address: str | None = None) -> Caller:
         """The caller of an ``Authorization: Bearer <key>`` header, rate limit applied.
 
         Verified keys are remembered for ``auth_cache_s`` seconds (by hash), so a revoked
-        key stops working within that time.
+        key stops working within that time. An unknown key counts against the client
+        ``address`` (see :meth:`check_auth_failures`).
         """
         caller = self.cached_caller(authorization)
         if caller is not None:
             return caller
         secret, digest = _bearer(authorization)
+        if address is not None:
+            self.check_auth_failures(address)
         key = self.keys.verify(secret)
         if key is None:
+            if address is not None:
+                self.auth_failures.hit(address)
             raise Unauthorized("unknown or revoked API key")
         caller = Caller(owner=key.id, name=key.name)
         with self._auth_lock:
@@ -210,6 +217,18 @@ class ApiService:
             self._auth_cache[digest] = (caller, self._clock() + self._auth_cache_s)
         self._rate_limit(caller)
         return caller
+
+    def check_auth_failures(self, address: str) -> None:
+        """:class:`AuthThrottled` once ``address`` sent more unknown keys than
+        ``auth_failures_per_minute`` allows; memory only, so the event loop may call it and
+        a guessing burst costs no key lookup."""
+        wait = self.auth_failures.wait(address)
+        if wait > 0:
+            retry = self.auth_failures.retry_after(wait)
+            raise AuthThrottled(
+                f"too many unknown API keys from this address; retry in {retry} s",
+                retry_after_s=retry,
+            )
 
     def cached_caller(self, authorization: str | None) -> Caller | None:
         """The caller if its key was verified recently (rate limit applied), else ``None``;
