@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     max_attempts: int = Field(default=3, ge=1)
     shutdown_grace_s: float = Field(default=20.0, ge=0)
     """On SIGTERM a worker lets its job run this long, then hands it back to the queue."""
+    cancel_running: bool = True
+    """Whether cancel stops a running job (at the engine's next checkpoint). On by default:
+    a cancelled job frees its worker (often a GPU) for the queue instead of finishing work
+    nobody wants. Off restores the seed API's rule that in-progress jobs cannot be cancelled
+    (``not_cancellable``), for clients that cancel blindly and still expect the result."""
 
     # qwen engine
     model: str | None = None

@@ -77,9 +77,12 @@ def decompose_image(
     if progress is not None:
         callback = progress
 
-        def report(fraction: float) -> None:
+        def report(fraction: float, stage: str | None = None, /) -> None:
             try:
-                callback(fraction)
+                if stage is None:
+                    callback(fraction)
+                else:
+                    callback(fraction, stage)
             except BaseException as exc:
                 stopped.append(exc)
                 raise

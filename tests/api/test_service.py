@@ -8,7 +8,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from tests.api.conftest import BASE, Env, data_uri, png
+from tests.api.conftest import BASE, Env, data_uri, make_env, png
 
 from lamina.api.exceptions import (
     BadInput,
@@ -168,14 +168,26 @@ def test_a_completed_result_signs_every_stored_key(env: Env) -> None:
         env.service.open_file("../data/lamina.db", expires="9999999999", sig="x")
 
 
-def test_cancel_only_queued_requests(env: Env) -> None:
+def test_cancel_queued_and_running_requests(env: Env) -> None:
     first, second = _submit(env), _submit(env)
     env.store.claim("w1", lease_s=30)
     assert env.service.cancel(env.caller, second).outcome == "cancelled"
     again = env.service.cancel(env.caller, second)
     assert (again.status, again.outcome) == ("cancelled", "cancelled")
     running = env.service.cancel(env.caller, first)
-    assert (running.status, running.outcome) == ("in_progress", "not_cancellable")
+    assert (running.status, running.outcome) == ("in_progress", "cancel_requested")
+
+
+def test_cancel_running_off_keeps_the_seed_rule(tmp_path: Path) -> None:
+    env = make_env(tmp_path, cancel_running=False)
+    try:
+        first = _submit(env)
+        env.store.claim("w1", lease_s=30)
+        running = env.service.cancel(env.caller, first)
+        assert (running.status, running.outcome) == ("in_progress", "not_cancellable")
+        assert not env.store.get(first).cancel_requested
+    finally:
+        env.store.dispose()
 
 
 def test_requests_are_invisible_to_other_keys(env: Env) -> None:

@@ -28,6 +28,7 @@ class ModelJob:
     state: JobState = JobState.IN_QUEUE
     worker: str | None = None
     attempts: int = 0
+    cancel_requested: bool = False
 
 
 def make_machine(url: str) -> type[RuleBasedStateMachine]:
@@ -75,14 +76,17 @@ def make_machine(url: str) -> type[RuleBasedStateMachine]:
             assert job.attempts == self.model[job.id].attempts
 
         @precondition(lambda self: bool(self.model))
-        @rule(data=st.data())
-        def cancel(self, data: st.DataObject) -> None:
+        @rule(data=st.data(), running=st.booleans())
+        def cancel(self, data: st.DataObject, running: bool) -> None:
             job_id = data.draw(st.sampled_from(sorted(self.model)))
             before = self.model[job_id].state
-            _, outcome = self.store.cancel(job_id, owner="k")
+            _, outcome = self.store.cancel(job_id, owner="k", running=running)
             if before is JobState.IN_QUEUE:
                 assert outcome == "cancelled"
                 self._move(job_id, JobState.CANCELLED)
+            elif before is JobState.IN_PROGRESS and running:
+                assert outcome == "cancel_requested"
+                self.model[job_id].cancel_requested = True
             else:
                 assert outcome == (
                     "cancelled" if before is JobState.CANCELLED else "not_cancellable"
@@ -90,7 +94,7 @@ def make_machine(url: str) -> type[RuleBasedStateMachine]:
 
         @rule(
             worker=st.sampled_from(WORKERS),
-            action=st.sampled_from(["complete", "fail", "release"]),
+            action=st.sampled_from(["complete", "fail", "release", "stop"]),
             data=st.data(),
         )
         def finish(self, worker: str, action: str, data: st.DataObject) -> None:
@@ -100,7 +104,12 @@ def make_machine(url: str) -> type[RuleBasedStateMachine]:
             job_id = data.draw(st.sampled_from(candidates))
             job = self.model[job_id]
             ours = job.state is JobState.IN_PROGRESS and job.worker == worker
-            if action == "complete":
+            # once a cancel is requested, stopping is the only way out for the worker
+            ours = ours and (action == "stop") == job.cancel_requested
+            if action == "stop":
+                assert self.store.finish_cancelled(job_id, worker) == ours
+                target = JobState.CANCELLED
+            elif action == "complete":
                 assert self.store.complete(job_id, worker, {"ok": True}) == ours
                 target = JobState.COMPLETED
             elif action == "fail":
@@ -126,7 +135,9 @@ def make_machine(url: str) -> type[RuleBasedStateMachine]:
             assert self.store.reap_expired(max_attempts=MAX_ATTEMPTS) == len(running)
             for job_id in running:
                 job = self.model[job_id]
-                if job.attempts >= MAX_ATTEMPTS:
+                if job.cancel_requested:
+                    self._move(job_id, JobState.CANCELLED)
+                elif job.attempts >= MAX_ATTEMPTS:
                     self._move(job_id, JobState.FAILED)
                 else:
                     self._move(job_id, JobState.IN_QUEUE)
@@ -139,6 +150,7 @@ def make_machine(url: str) -> type[RuleBasedStateMachine]:
                 real = self.store.get(job_id)
                 assert real.state is expected.state
                 assert real.attempts == expected.attempts
+                assert real.cancel_requested == expected.cancel_requested
                 if expected.state is JobState.IN_PROGRESS:
                     assert real.worker_id == expected.worker
                 position = queued.index(real.seq) if real.state is JobState.IN_QUEUE else 0

@@ -1,8 +1,9 @@
-"""Store support for the API beyond the seed, on SQLite and PostgreSQL: listing by owner."""
+"""Store support for the API beyond the seed, on SQLite and PostgreSQL: listing by owner,
+cancelling running jobs through their worker's checkpoints."""
 
 from __future__ import annotations
 
-from tests.jobs.test_job_store import submit
+from tests.jobs.test_job_store import expire_leases, submit
 
 from lamina.jobs.states import JobState
 from lamina.jobs.store import JobStore
@@ -20,3 +21,44 @@ def test_list_jobs_pages_newest_first_by_owner_and_state(store: JobStore) -> Non
     assert [(j.id, j.state) for j in cancelled] == [(mine[1].id, JobState.CANCELLED)]
     assert cancelled[0].finished_at is not None
     assert store.list_jobs(owner="key_c") == []
+
+
+def test_a_running_job_is_cancelled_by_its_worker_at_a_checkpoint(store: JobStore) -> None:
+    job = submit(store)
+    assert store.claim("w1", lease_s=30) is not None
+    assert store.cancel(job.id, owner="key_a")[1] == "not_cancellable"  # the seed's rule
+    assert store.checkpoint(job.id, "w1", lease_s=30, progress=0.3, stage="segment") == "running"
+    got, outcome = store.cancel(job.id, owner="key_a", running=True)
+    assert (got.state, outcome, got.cancel_requested) == (
+        JobState.IN_PROGRESS,
+        "cancel_requested",
+        True,
+    )
+    assert store.cancel(job.id, owner="key_a", running=True)[1] == "cancel_requested"
+    assert store.status(job.id).stage == "segment"
+    assert store.checkpoint(job.id, "w2", lease_s=30) == "lost"
+    assert store.checkpoint(job.id, "w1", lease_s=30, progress=0.5) == "cancel"
+    # completing, failing or requeueing a job whose cancel was requested is refused
+    assert not store.complete(job.id, "w1", {"layers": []})
+    assert not store.fail(job.id, "w1", "boom")
+    assert not store.release(job.id, "w1")
+    assert store.finish_cancelled(job.id, "w1")
+    done = store.get(job.id)
+    assert done.state is JobState.CANCELLED and done.finished_at is not None
+    assert done.result is None and done.progress == 0.5
+    assert store.cancel(job.id, owner="key_a", running=True)[1] == "cancelled"
+    assert not store.finish_cancelled(job.id, "w1")
+
+
+def test_a_dead_workers_job_with_a_cancel_request_is_cancelled_not_requeued(
+    store: JobStore,
+) -> None:
+    doomed, other = submit(store), submit(store)
+    store.claim("w1", lease_s=30)
+    store.claim("w2", lease_s=30)
+    store.cancel(doomed.id, owner="key_a", running=True)
+    expire_leases(store)
+    assert store.reap_expired(max_attempts=3) == 2
+    assert store.get(doomed.id).state is JobState.CANCELLED
+    assert store.get(other.id).state is JobState.IN_QUEUE
+    assert not store.finish_cancelled(doomed.id, "w1")

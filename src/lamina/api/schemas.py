@@ -91,7 +91,8 @@ class SubmitResponse(_Answer):
 
 
 class StatusResponse(_Answer):
-    """A request's state; ``queue_position`` while queued, ``progress`` (0..1) while running."""
+    """A request's state; ``queue_position`` while queued, ``progress`` (0..1) and ``stage``
+    (lamina extension: ``decode``, the engine's stages, ``encode``) while running."""
 
     request_id: str
     status: Status | str
@@ -99,6 +100,7 @@ class StatusResponse(_Answer):
     result_url: str | None = None
     queue_position: int | None = None
     progress: float | None = None
+    stage: str | None = None
 
 
 class LayerInfo(_Answer):
@@ -142,11 +144,13 @@ class ResultResponse(_Answer):
 
 
 class CancelResponse(_Answer):
-    """``outcome`` is ``cancelled`` for a job that was queued, ``not_cancellable`` otherwise."""
+    """``outcome`` is ``cancelled`` for a job that was queued, ``cancel_requested`` for a
+    running one (it stops at its next checkpoint; lamina extension), ``not_cancellable``
+    otherwise."""
 
     request_id: str
     status: Status | str
-    outcome: Literal["cancelled", "not_cancellable"] | str
+    outcome: Literal["cancelled", "cancel_requested", "not_cancellable"] | str
 
 
 class RequestSummary(_Answer):

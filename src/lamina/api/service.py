@@ -297,6 +297,7 @@ class ApiService:
             answer.queue_position = job.queue_position
         elif job.state is JobState.IN_PROGRESS:
             answer.progress = round(job.progress, 4)
+            answer.stage = job.stage
         return answer
 
     def list_requests(
@@ -353,10 +354,14 @@ class ApiService:
         return answer
 
     def cancel(self, caller: Caller, request_id: str) -> CancelResponse:
-        """Cancel a queued request; a running or finished one is ``not_cancellable``."""
+        """Cancel a queued request; stop a running one at its next checkpoint (unless the
+        ``cancel_running`` setting is off: then it is ``not_cancellable``, as finished
+        ones are)."""
         self._check_request_id(request_id)
         try:
-            job, outcome = self.store.cancel(request_id, owner=caller.owner)
+            job, outcome = self.store.cancel(
+                request_id, owner=caller.owner, running=self.settings.cancel_running
+            )
         except JobNotFound as exc:
             raise NotFound(f"no request {request_id!r}") from exc
         return CancelResponse(request_id=job.id, status=job.state.value, outcome=outcome)

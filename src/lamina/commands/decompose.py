@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import glob
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -242,6 +242,7 @@ def _decompose_all(
     """Decompose each input into its folder; return how many failed."""
     from tqdm import tqdm
 
+    from lamina.engines.base import ProgressCallback
     from lamina.errors import InvalidImage, LaminaError
     from lamina.pipeline import decompose_image, write_outputs
 
@@ -255,10 +256,12 @@ def _decompose_all(
         dynamic_ncols=True,
     )
 
-    def advance(fraction: float) -> None:
+    def advance(fraction: float, stage: str | None = None, /) -> None:
+        if stage is not None:
+            bar.set_description(stage)
         bar.update(max(0, round(fraction * 100) - bar.n))
 
-    progress: Callable[[float], None] | None = advance if show_bar and not batch else None
+    progress: ProgressCallback | None = advance if show_bar and not batch else None
     failed = 0
     with bar:
         for path, folder in zip(inputs, folders, strict=True):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -15,8 +14,17 @@ from lamina.types import DecomposeParams, LayerStack
 if TYPE_CHECKING:
     from lamina.config import Settings
 
-ProgressCallback = Callable[[float], None]
-"""Called with a fraction in ``[0, 1]`` as work advances; must be cheap."""
+
+class ProgressCallback(Protocol):
+    """Called with a fraction in ``[0, 1]`` as work advances and, where a named stage begins,
+    that stage's name (``progress(0.6, "peel")``); must be cheap.
+
+    Each call is a checkpoint: the callback may raise to stop the run (the worker does for
+    a cancelled job), and an engine must let that exception through. Engines that name no
+    stages call it with the fraction alone, so callers must accept both forms.
+    """
+
+    def __call__(self, fraction: float, stage: str | None = None, /) -> None: ...
 
 
 @runtime_checkable

@@ -64,6 +64,8 @@ jobs = sa.Table(
     sa.Column("created_ts", sa.Float(), nullable=True),
     sa.Column("wait_s", sa.Float(), nullable=True),
     sa.Column("total_s", sa.Float(), nullable=True),
+    sa.Column("stage", sa.String(32), nullable=True),
+    sa.Column("cancel_requested", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.Index("ix_lamina_jobs_state_seq", "state", "seq"),
     sa.Index("ix_lamina_jobs_state_lease", "state", "lease_expires_at"),
     sa.Index("ix_lamina_jobs_finished_at", "finished_at"),
@@ -72,7 +74,8 @@ jobs = sa.Table(
 """One row per job. ``seq`` orders the queue (FIFO) and makes ``queue_position`` an index
 range count on ``(state, seq)``; ``started_ts``/``run_s`` let one guarded ``UPDATE`` record
 the run time on every backend, as ``created_ts`` does for ``wait_s`` (submit to the latest
-start) and ``total_s`` (submit to the end)."""
+start) and ``total_s`` (submit to the end). ``stage`` names the step a running job is in;
+``cancel_requested`` asks its worker to stop at the next checkpoint."""
 
 workers = sa.Table(
     "lamina_workers",

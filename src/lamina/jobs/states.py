@@ -3,11 +3,16 @@
 ::
 
     in_queue --claim--> in_progress --complete--> completed
-       |  ^                 |  |
-       |  +--release/reap---+  +--fail / reap (attempts used up)--> failed
-       +--cancel--> cancelled
+       |  ^                 |  |  |
+       |  +--release/reap---+  |  +--fail / reap (attempts used up)--> failed
+       |                       +--stop at a checkpoint / reap, once cancel_requested--+
+       +--cancel------------------------------------------------------------> cancelled
 
-Only a queued job can be cancelled; a running one cannot (as in the seed API).
+A queued job is cancelled at once. A running one (unless ``cancel_running`` is off, the
+seed's rule) only gets ``cancel_requested``: its worker stops at the engine's next checkpoint
+and records ``cancelled`` itself, so nothing is written after that state; a job whose
+worker died goes there when its lease is reaped. Once cancel is requested, completing,
+failing and releasing the job are refused.
 """
 
 from __future__ import annotations
@@ -35,7 +40,8 @@ FINISHED = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED})
 TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.IN_QUEUE: frozenset({JobState.IN_PROGRESS, JobState.CANCELLED}),
     JobState.IN_PROGRESS: frozenset(
-        {JobState.COMPLETED, JobState.FAILED, JobState.IN_QUEUE}  # in_queue: release or reap
+        # in_queue: release or reap; cancelled: stopped on request
+        {JobState.COMPLETED, JobState.FAILED, JobState.IN_QUEUE, JobState.CANCELLED}
     ),
     JobState.COMPLETED: frozenset(),
     JobState.FAILED: frozenset(),

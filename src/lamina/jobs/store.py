@@ -36,6 +36,12 @@ WAIT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60
 MAX_ERROR_CHARS = 2000
 _ADVISORY_LOCK_KEY = 0x6C616D696E61  # "lamina"
 _READER_THREADS = 128
+CancelOutcome = Literal["cancelled", "cancel_requested", "not_cancellable"]
+"""What :meth:`JobStore.cancel` did: cancelled (now or before), asked the worker to stop,
+or nothing (finished, or running where running jobs may not be cancelled)."""
+Checkpoint = Literal["running", "cancel", "lost"]
+"""What :meth:`JobStore.checkpoint` tells a worker: carry on, stop (cancel requested), or
+stop without recording anything (the job is no longer ours)."""
 NOTIFY_CHANNEL = "lamina_jobs"
 """PostgreSQL ``NOTIFY`` channel: a job became claimable (see :mod:`lamina.jobs.wakeup`)."""
 
@@ -62,17 +68,20 @@ class Job:
     finished_at: datetime | None
     error: str | None
     result: dict[str, Any] | None
+    stage: str | None = None
+    cancel_requested: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
 class JobStatus:
     """What a status poll needs, read in one query: ``queue_position`` is the jobs ahead
-    while queued (else 0) and ``progress`` is 0..1."""
+    while queued (else 0), ``progress`` is 0..1 and ``stage`` the step a running job is in."""
 
     id: str
     state: JobState
     progress: float
     queue_position: int
+    stage: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -277,6 +286,7 @@ class JobStore:
             state=JobState(row.state),
             progress=float(row.progress),
             queue_position=position,
+            stage=row.stage,
         )
 
     def list_jobs(
@@ -356,32 +366,47 @@ class JobStore:
         return self._position(job.seq, ahead, head)
 
     def cancel(
-        self, job_id: str, *, owner: str | None
-    ) -> tuple[Job, Literal["cancelled", "not_cancellable"]]:
-        """Cancel a queued job (idempotent); a running or finished one is ``not_cancellable``.
+        self, job_id: str, *, owner: str | None, running: bool = False
+    ) -> tuple[Job, CancelOutcome]:
+        """Cancel a queued job (idempotent); with ``running``, ask the worker of a running one
+        to stop (``cancel_requested``: it records ``cancelled`` at its next checkpoint).
+        A job that cannot be cancelled (finished, or running without ``running``) is
+        ``not_cancellable``. ONE guarded statement whichever the state.
 
         Raises :class:`JobNotFound` for an unknown job or another owner's.
         """
         now = _now()
-        where = [jobs.c.id == job_id, jobs.c.state == JobState.IN_QUEUE.value]
+        queued = jobs.c.state == JobState.IN_QUEUE.value
+        states = [JobState.IN_QUEUE.value]
+        if running:
+            states.append(JobState.IN_PROGRESS.value)
+        where = [jobs.c.id == job_id, jobs.c.state.in_(states)]
         if owner is not None:
             where.append(jobs.c.owner == owner)
+        # every SET expression reads the row as it was before the statement
         stmt = (
             sa.update(jobs)
             .where(*where)
             .values(
-                state=JobState.CANCELLED.value,
-                finished_at=now,
-                total_s=now.timestamp() - jobs.c.created_ts,
+                state=sa.case((queued, JobState.CANCELLED.value), else_=jobs.c.state),
+                cancel_requested=sa.case((queued, jobs.c.cancel_requested), else_=sa.true()),
+                finished_at=sa.case((queued, now), else_=jobs.c.finished_at),
+                total_s=sa.case(
+                    (queued, now.timestamp() - jobs.c.created_ts), else_=jobs.c.total_s
+                ),
             )
             .returning(*jobs.c)
         )
         with self.engine.begin() as conn:
             row = conn.execute(stmt).one_or_none()
+            if row is not None and row.state == JobState.IN_PROGRESS.value:
+                return _job(row), "cancel_requested"
         if row is not None:
             return _job(row), "cancelled"
         job = self.get(job_id, owner=owner)
-        return job, "cancelled" if job.state is JobState.CANCELLED else "not_cancellable"
+        if job.state is JobState.CANCELLED:
+            return job, "cancelled"
+        return job, "not_cancellable"
 
     # -- the worker side ----------------------------------------------------------------
 
@@ -404,6 +429,7 @@ class JobStore:
                 worker_id=worker_id,
                 attempts=jobs.c.attempts + 1,
                 progress=0.0,
+                stage=None,
                 started_at=now,
                 started_ts=now.timestamp(),
                 wait_s=now.timestamp() - jobs.c.created_ts,
@@ -419,10 +445,36 @@ class JobStore:
         self, job_id: str, worker_id: str, *, lease_s: float, progress: float | None = None
     ) -> bool:
         """Extend the lease (and record progress); ``False`` means the job is no longer ours."""
+        return self.checkpoint(job_id, worker_id, lease_s=lease_s, progress=progress) != "lost"
+
+    def checkpoint(
+        self,
+        job_id: str,
+        worker_id: str,
+        *,
+        lease_s: float,
+        progress: float | None = None,
+        stage: str | None = None,
+    ) -> Checkpoint:
+        """Extend the lease and record progress (and the stage), in one statement that also
+        reads whether a cancel was requested: ``running`` (carry on), ``cancel`` (stop and
+        :meth:`finish_cancelled`) or ``lost`` (no longer ours)."""
         values: dict[str, Any] = {"lease_expires_at": _now() + timedelta(seconds=lease_s)}
         if progress is not None:
             values["progress"] = min(max(float(progress), 0.0), 1.0)
-        return self._guarded(job_id, worker_id, values)
+        if stage is not None:
+            values["stage"] = stage[:32]
+        stmt = (
+            sa.update(jobs)
+            .where(*_ours(job_id, worker_id))
+            .values(**values)
+            .returning(jobs.c.cancel_requested)
+        )
+        with self.engine.begin() as conn:
+            flag = conn.execute(stmt).scalar_one_or_none()
+        if flag is None:
+            return "lost"
+        return "cancel" if flag else "running"
 
     def complete(self, job_id: str, worker_id: str, result: Mapping[str, Any]) -> bool:
         """Mark our running job completed with ``result``; ``False`` if it is no longer ours."""
@@ -457,9 +509,27 @@ class JobStore:
             },
         )
 
+    def finish_cancelled(self, job_id: str, worker_id: str) -> bool:
+        """Record that our running job stopped because a cancel was requested; ``False`` if
+        it is no longer ours or no cancel was requested."""
+        now = _now()
+        return self._guarded(
+            job_id,
+            worker_id,
+            {
+                "state": JobState.CANCELLED.value,
+                "finished_at": now,
+                "run_s": now.timestamp() - jobs.c.started_ts,
+                "total_s": now.timestamp() - jobs.c.created_ts,
+                "lease_expires_at": None,
+            },
+            cancelled=True,
+        )
+
     def release(self, job_id: str, worker_id: str, *, count_attempt: bool = False) -> bool:
         """Put our running job back at its place in the queue, without counting the attempt
-        (the worker is stopping) or counting it (the job met a fault that may pass)."""
+        (the worker is stopping) or counting it (the job met a fault that may pass).
+        Refused once a cancel was requested: :meth:`finish_cancelled` instead."""
         return self._guarded(
             job_id,
             worker_id,
@@ -477,15 +547,19 @@ class JobStore:
         )
 
     def _guarded(
-        self, job_id: str, worker_id: str, values: dict[str, Any], *, notify: bool = False
+        self,
+        job_id: str,
+        worker_id: str,
+        values: dict[str, Any],
+        *,
+        notify: bool = False,
+        cancelled: bool = False,
     ) -> bool:
+        """One ``UPDATE`` of our running job, only if a cancel was requested (``cancelled``)
+        or only if none was (every other outcome)."""
         stmt = (
             sa.update(jobs)
-            .where(
-                jobs.c.id == job_id,
-                jobs.c.worker_id == worker_id,
-                jobs.c.state == JobState.IN_PROGRESS.value,
-            )
+            .where(*_ours(job_id, worker_id), jobs.c.cancel_requested.is_(cancelled))
             .values(**values)
         )
         with self.engine.begin() as conn:
@@ -496,12 +570,25 @@ class JobStore:
 
     def reap_expired(self, *, max_attempts: int) -> int:
         """Requeue running jobs whose lease expired (their worker died); fail those that used
-        ``max_attempts`` attempts. Returns how many jobs were requeued or failed."""
+        ``max_attempts`` attempts and cancel those whose cancel was requested. Returns how
+        many jobs were requeued, failed or cancelled."""
         now = _now()
         expired = [
             jobs.c.state == JobState.IN_PROGRESS.value,
             jobs.c.lease_expires_at < now,
         ]
+        cancel = (
+            sa.update(jobs)
+            .where(*expired, jobs.c.cancel_requested.is_(True))
+            .values(
+                state=JobState.CANCELLED.value,
+                finished_at=now,
+                run_s=now.timestamp() - jobs.c.started_ts,
+                total_s=now.timestamp() - jobs.c.created_ts,
+                lease_expires_at=None,
+            )
+        )
+        expired.append(jobs.c.cancel_requested.is_(False))
         give_up = (
             sa.update(jobs)
             .where(*expired, jobs.c.attempts >= max_attempts)
@@ -529,11 +616,12 @@ class JobStore:
             )
         )
         with self.engine.begin() as conn:
+            cancelled = conn.execute(cancel).rowcount
             failed = conn.execute(give_up).rowcount
             requeued = conn.execute(requeue).rowcount
             if requeued:
                 self._notify(conn)
-        return failed + requeued
+        return cancelled + failed + requeued
 
     # -- workers registry ---------------------------------------------------------------
 
@@ -652,10 +740,20 @@ def _status_statement(exact_positions: int) -> sa.Select[Any]:
         jobs.c.owner,
         jobs.c.state,
         jobs.c.progress,
+        jobs.c.stage,
         jobs.c.seq,
         sa.case((queued, count), else_=None).label("ahead"),
         sa.case((queued, head), else_=None).label("head"),
     ).where(jobs.c.id == sa.bindparam("job_id"))
+
+
+def _ours(job_id: str, worker_id: str) -> tuple[sa.ColumnElement[bool], ...]:
+    """The guard of every worker-side statement: the job is running, on this worker."""
+    return (
+        jobs.c.id == job_id,
+        jobs.c.worker_id == worker_id,
+        jobs.c.state == JobState.IN_PROGRESS.value,
+    )
 
 
 def _histograms(
@@ -719,6 +817,8 @@ def _job(row: sa.Row[Any]) -> Job:
         finished_at=row.finished_at,
         error=row.error,
         result=None if row.result is None else dict(row.result),
+        stage=row.stage,
+        cancel_requested=bool(row.cancel_requested),
     )
 
 

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from lamina.config import Settings
-from lamina.engines.base import Engine
+from lamina.engines.base import Engine, ProgressCallback
 from lamina.errors import LaminaError
 from lamina.jobs.faults import transient_fault
 from lamina.jobs.retention import purge_expired
@@ -47,8 +47,18 @@ without its PSD and says so in ``metadata["notes"]``."""
 _PARAM_NAMES = frozenset(f.name for f in dataclasses.fields(DecomposeParams))
 
 
+ENGINE_FROM = 0.1
+"""The job's progress when the engine starts: fetching and decoding come before it."""
+ENCODE_AT = 0.9
+"""The job's progress when encoding and storing the layers and exports begins."""
+
+
 class _Abandoned(Exception):
     """Raised in the engine's progress callback once the job is no longer ours."""
+
+
+class _Cancelled(Exception):
+    """Raised in the engine's progress callback once a cancel of the job was requested."""
 
 
 @dataclasses.dataclass
@@ -57,6 +67,7 @@ class _Outcome:
     error: str | None = None
     transient: bool = False
     """The error was a storage or database fault that may pass: retry, do not fail."""
+    cancelled: bool = False
 
 
 def error_message(exc: BaseException) -> str:
@@ -201,34 +212,52 @@ class Worker:
 
     def _process(self, job: Job, stop: threading.Event) -> None:
         abandoned = threading.Event()
+        cancel = threading.Event()
+        """Set when a heartbeat saw a cancel request: the next checkpoint stops the run."""
         outcome = _Outcome()
-        last_progress = [0.0, time.monotonic()]  # value, when last sent
+        last: dict[str, Any] = {"progress": 0.0, "stage": None, "sent": time.monotonic()}
 
-        def progress(fraction: float) -> None:
+        def progress(fraction: float, stage: str | None = None, /) -> None:
+            """Every call is a checkpoint; the store hears of a new stage at once and of
+            progress within a stage at most every ``progress_every_s``."""
             if abandoned.is_set():
                 raise _Abandoned()
-            last_progress[0] = fraction
+            if cancel.is_set():
+                raise _Cancelled()
+            new_stage = stage is not None and stage != last["stage"]
+            last["progress"] = fraction
+            if stage is not None:
+                last["stage"] = stage
             now = time.monotonic()
-            if now - last_progress[1] >= self.progress_every_s:
-                last_progress[1] = now
+            if new_stage or now - last["sent"] >= self.progress_every_s:
+                last["sent"] = now
                 try:
-                    alive = self.store.heartbeat(
-                        job.id, self.id, lease_s=self.settings.lease_s, progress=fraction
+                    answer = self.store.checkpoint(
+                        job.id,
+                        self.id,
+                        lease_s=self.settings.lease_s,
+                        progress=fraction,
+                        stage=stage,
                     )
                 except Exception as exc:  # the job goes on; the lease has time to spare
                     if transient_fault(exc) is None:
                         raise
                     log.warning("worker %s: progress not recorded: %s", self.id, exc)
                     return
-                if not alive:
+                if answer == "lost":
                     abandoned.set()
                     raise _Abandoned()
+                if answer == "cancel":
+                    cancel.set()
+                    raise _Cancelled()
 
         def execute() -> None:
             try:
                 outcome.result = self.execute(job, progress)
             except _Abandoned:
                 pass
+            except _Cancelled:
+                outcome.cancelled = True
             except BaseException as exc:
                 outcome.error = error_message(exc)
                 outcome.transient = transient_fault(exc) is not None
@@ -254,35 +283,46 @@ class Worker:
             if self.hurry.is_set() or (deadline is not None and now >= deadline):
                 abandoned.set()
                 released = _retry(lambda: self.store.release(job.id, self.id), "release")
+                if not released:  # refused once a cancel was requested: it ends here
+                    released = self._finish_cancelled(job)
                 log.warning("worker %s: stopping; job %s released=%s", self.id, job.id, released)
                 return
             if now >= next_beat and not abandoned.is_set():
                 next_beat = now + self.heartbeat_s
                 try:
-                    alive = self.store.heartbeat(
-                        job.id, self.id, lease_s=self.settings.lease_s, progress=last_progress[0]
+                    answer = self.store.checkpoint(
+                        job.id, self.id, lease_s=self.settings.lease_s, progress=last["progress"]
                     )
                     self.store.worker_seen(self.id, job_id=job.id)
                 except Exception:  # keep working; the next beat may get through
                     log.exception("worker %s: heartbeat failed", self.id)
                     continue
-                if not alive:  # let the engine run out (the GPU is busy) but record nothing
+                if answer == "cancel":
+                    cancel.set()
+                elif answer == "lost":  # let the engine run out (the GPU is busy), record nothing
                     log.warning("worker %s: lost the lease of job %s", self.id, job.id)
                     abandoned.set()
         if abandoned.is_set():
             return
         error = outcome.error or "internal error"
-        if outcome.result is None and outcome.transient:
+        if outcome.result is None and outcome.transient and not outcome.cancelled:
             if job.attempts < self.settings.max_attempts:
                 self._retry_later(job, stop, error)
                 return
             error = f"{error} (tried {job.attempts} time(s); giving up)"
+        recorded = False
         if outcome.result is not None:
             result = outcome.result
             recorded = _retry(lambda: self.store.complete(job.id, self.id, result), "complete")
-        else:
+        elif not outcome.cancelled:
             recorded = _retry(lambda: self.store.fail(job.id, self.id, error), "fail")
-        if not recorded:
+        if recorded:
+            return
+        # completing and failing are refused once a cancel was requested
+        if self._finish_cancelled(job):
+            if outcome.result is not None:  # stored before the cancel was seen: not kept
+                self.storage.delete_prefix(output_prefix(job.id))
+        else:
             log.warning("worker %s: job %s was no longer ours at the end", self.id, job.id)
 
     def _retry_later(self, job: Job, stop: threading.Event, error: str) -> None:
@@ -303,10 +343,24 @@ class Worker:
                     return  # reaped meanwhile: no longer ours to requeue
             except Exception:
                 log.exception("worker %s: heartbeat failed", self.id)
-        _retry(lambda: self.store.release(job.id, self.id, count_attempt=True), "requeue")
+        if not _retry(
+            lambda: self.store.release(job.id, self.id, count_attempt=True), "requeue"
+        ):  # refused once a cancel was requested: it ends here
+            self._finish_cancelled(job)
 
-    def execute(self, job: Job, progress: Callable[[float], None]) -> dict[str, Any]:
-        """Input bytes -> layers -> stored files; returns the job's ``result``."""
+    def _finish_cancelled(self, job: Job) -> bool:
+        done = _retry(lambda: self.store.finish_cancelled(job.id, self.id), "cancel")
+        if done:
+            log.info("worker %s: job %s stopped: cancelled", self.id, job.id)
+        return done
+
+    def execute(self, job: Job, progress: ProgressCallback) -> dict[str, Any]:
+        """Input bytes -> layers -> stored files; returns the job's ``result``.
+
+        ``progress`` hears the whole job's progress and stages: ``decode`` (fetch and
+        decode), the engine's own stages (``decompose`` for an engine that names none),
+        then ``encode`` (encode and store the layers and exports).
+        """
         from lamina.imaging.codec import MEDIA_TYPES, encode_image
         from lamina.imaging.exports import (
             EXPORT_FILENAMES,
@@ -322,6 +376,7 @@ class Worker:
 
         if self.engine is None:
             raise RuntimeError("Worker.setup() was not called")
+        progress(0.0, "decode")
         start = time.perf_counter()
         if job.input_key is not None:
             data = self.storage.get(job.input_key)
@@ -338,8 +393,9 @@ class Worker:
             params,
             engine=self.engine,
             max_pixels=self.settings.max_pixels,
-            progress=progress,
+            progress=_engine_share(progress),
         )
+        progress(ENCODE_AT, "encode")
         decomposed = time.perf_counter()
         prefix = output_prefix(job.id)
         fmt = params.output_format
@@ -405,6 +461,19 @@ class Worker:
                 f"budget of {self.psd_max_pixel_layers:,} pixel-layers"
             )
         return None
+
+
+def _engine_share(progress: ProgressCallback) -> ProgressCallback:
+    """The engine's 0..1 as the job's :data:`ENGINE_FROM` .. :data:`ENCODE_AT`, each call
+    naming the engine's current stage (``decompose`` until the engine names one)."""
+    current = ["decompose"]
+
+    def report(fraction: float, stage: str | None = None, /) -> None:
+        if stage is not None:
+            current[0] = stage
+        progress(ENGINE_FROM + (ENCODE_AT - ENGINE_FROM) * fraction, current[0])
+
+    return report
 
 
 def _retry(record: Callable[[], bool], what: str, *, tries: int = 4) -> bool:

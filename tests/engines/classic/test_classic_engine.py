@@ -270,11 +270,17 @@ def test_notes_and_timings() -> None:
     assert decompose(design(), 3).notes == []
 
 
-def test_progress_is_monotonic() -> None:
-    seen: list[float] = []
-    ENGINE.decompose(design(), DecomposeParams(num_layers=4), progress=seen.append)
+def test_progress_is_monotonic_and_names_the_stages() -> None:
+    calls: list[tuple[float, str | None]] = []
+
+    def progress(fraction: float, stage: str | None = None, /) -> None:
+        calls.append((fraction, stage))
+
+    ENGINE.decompose(design(), DecomposeParams(num_layers=4), progress=progress)
+    seen = [fraction for fraction, _ in calls]
     assert seen[0] == 0.0 and seen[-1] == 1.0
     assert seen == sorted(seen) and all(0 <= f <= 1 for f in seen)
+    assert [stage for _, stage in calls if stage] == ["segment", "peel"]
 
 
 @pytest.mark.parametrize(

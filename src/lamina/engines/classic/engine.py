@@ -106,11 +106,11 @@ class ClassicEngine:
     ) -> LayerStack:
         """Split ``image`` into ``params.num_layers`` layers, back to front (see module doc)."""
         image = validate_image(image)
-        report = progress or (lambda _fraction: None)
+        report = progress or (lambda _fraction, _stage=None: None)
         timings: dict[str, float] = {}
         notes = ignored_parameter_notes(params)
         n = params.num_layers
-        report(0.0)
+        report(0.0, "segment")
         clock = time.perf_counter()
         alpha = image[..., 3]
         if n == 1 or not alpha.any():
@@ -129,7 +129,7 @@ class ClassicEngine:
         report(0.1)
         plans = plan_layers(rgb_small, valid, n, opaque=opaque, seed=params.seed)
         timings["analyse"] = _lap(clock) - sum(timings.values())
-        report(0.6)
+        report(0.6, "peel")
         scale = max(rendered.shape[:2]) / max(rgb_small.shape[:2])
         colours, alphas = render_layers(rendered, plans, band=max(2, math.ceil(scale) + 1))
         timings["render"] = _lap(clock) - sum(timings.values())
@@ -137,7 +137,7 @@ class ClassicEngine:
         planes = reconstruct_exactly(rendered, colours, alphas)
         timings["reconstruct"] = _lap(clock) - sum(timings.values())
         if rendered.shape != image.shape:
-            report(0.9)
+            report(0.9, "lift")
             planes = lift_layers(image, planes)
             timings["lift"] = _lap(clock) - sum(timings.values())
         layers = [_layer(rgba, plan.kind) for rgba, plan in zip(planes, plans, strict=True)]
