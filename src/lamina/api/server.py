@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 import sys
 import threading
 from datetime import UTC, datetime
@@ -11,6 +13,7 @@ from typing import TextIO
 from lamina.api.app import create_app
 from lamina.api.service import ApiService
 from lamina.config import Settings
+from lamina.errors import LaminaError
 from lamina.jobs.keys import KeyStore
 from lamina.jobs.store import JobStore
 from lamina.storage import open_storage
@@ -27,6 +30,7 @@ def serve(settings: Settings) -> int:
     from lamina.jobs.runner import spawn_worker_processes
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    listener = bind(settings.host, settings.port)  # first: a busy port fails before anything
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = JobStore(settings.resolved_database_url)
     store.migrate()
@@ -50,7 +54,7 @@ def serve(settings: Settings) -> int:
         )
         cleaner.start()
         print(
-            f"lamina: serving on http://{settings.host}:{settings.port} "
+            f"lamina: serving on http://{settings.host}:{listener.getsockname()[1]} "
             f"(engine {settings.engine}, {settings.workers} worker(s)); "
             f"API docs at /docs",
             flush=True,
@@ -63,13 +67,38 @@ def serve(settings: Settings) -> int:
             access_log=False,
             timeout_graceful_shutdown=10,
         )
-        uvicorn.Server(config).run()
+        uvicorn.Server(config).run(sockets=[listener])
         stop_cleanup.set()
     finally:
+        listener.close()
         if workers is not None:
             workers.stop(timeout=30.0)
         store.dispose()
     return 0
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``; :class:`LaminaError` (one line, no traceback)
+    when the port is taken or the address is not this machine's. Binding before uvicorn
+    starts means "serving on" is printed only once the port is really ours."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+    except OSError as exc:
+        raise LaminaError(f"cannot listen on {host}:{port}: {exc}") from None
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise LaminaError(
+                f"port {port} on {host} is already in use (another lamina serve?); "
+                "stop it or choose another with --port"
+            ) from None
+        raise LaminaError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
 
 
 def ensure_first_key(keys: KeyStore, out: TextIO = sys.stdout) -> str | None:

@@ -25,7 +25,10 @@ _FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
     "--s3-endpoint-url": ("s3_endpoint_url", {"help": "S3-compatible endpoint (MinIO, R2, ...)"}),
     "--s3-region": ("s3_region", {"help": "S3 region"}),
     "--engine": ("engine", {"help": "classic, qwen or auto (default classic)"}),
-    "--workers": ("workers", {"type": int, "help": "in-process workers (0: API only)"}),
+    "--workers": (
+        "workers",
+        {"type": int, "help": "worker processes started by serve (default 1; 0: API only)"},
+    ),
     "--model": ("model", {"help": "Qwen-Image-Layered weights: local directory or repo id"}),
     "--device": ("device", {"help": "torch device for the qwen engine (default cuda if present)"}),
     "--dtype": ("dtype", {"help": "torch dtype for the qwen engine (default bfloat16 on GPU)"}),
@@ -79,7 +82,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         if key.startswith("setting_") and value is not None
     }
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
     except ValidationError as exc:
         flags = {field: flag for flag, (field, _) in _FLAGS.items()}
         problems = []
@@ -88,3 +91,27 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             name = flags[field] if field in overrides else f"LAMINA_{field.upper()}"
             problems.append(f"{name}: {error['msg']}")
         raise LaminaError("; ".join(problems)) from None
+    require_extras(settings)
+    return settings
+
+
+def require_extras(settings: Settings) -> None:
+    """Raise :class:`~lamina.errors.LaminaError` saying which extra to install when the
+    settings need a driver that is missing (a PostgreSQL store, S3 storage), instead of a
+    ``ModuleNotFoundError`` traceback from deep inside SQLAlchemy or the storage."""
+    import importlib
+
+    from lamina.errors import LaminaError
+
+    needs = []
+    if settings.resolved_database_url.startswith("postgresql"):
+        needs.append(("psycopg", "postgres", "--database-url postgresql://..."))
+    if settings.resolved_storage.startswith("s3://"):
+        needs.append(("boto3", "s3", "--storage s3://..."))
+    for module, extra, what in needs:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            raise LaminaError(
+                f"{what} needs {module}, which is not installed: pip install 'lamina[{extra}]'"
+            ) from None

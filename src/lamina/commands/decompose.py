@@ -239,7 +239,11 @@ def _decompose_all(
     max_bytes: int,
     quiet: bool,
 ) -> int:
-    """Decompose each input into its folder; return how many failed."""
+    """Decompose each input into its folder; return how many failed.
+
+    Each distinct engine note (a parameter it ignores, ...) goes to stderr once, not once
+    per image; every image's ``layers.json`` keeps its own notes.
+    """
     from tqdm import tqdm
 
     from lamina.engines.base import ProgressCallback
@@ -263,6 +267,7 @@ def _decompose_all(
 
     progress: ProgressCallback | None = advance if show_bar and not batch else None
     failed = 0
+    said: set[str] = set()
     with bar:
         for path, folder in zip(inputs, folders, strict=True):
             try:
@@ -277,6 +282,10 @@ def _decompose_all(
                     progress=progress,
                 )
                 write_outputs(stack, folder, exports=exports)
+                for note in stack.notes:
+                    if note not in said:
+                        said.add(note)
+                        tqdm.write(f"lamina: note: {note}", file=sys.stderr)
             except (LaminaError, OSError) as exc:
                 failed += 1
                 message = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from lamina.commands._settings import add_settings_flags, settings_from_args
 
@@ -22,7 +23,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Carry out the key action against the configured job store."""
+    """Carry out the key action against the configured job store.
+
+    ``list`` and ``revoke`` refuse a SQLite store that does not exist rather than create an
+    empty one (run in the wrong folder, that would answer "no API keys" and leave a stray
+    ``lamina-data``); ``create`` makes the store, so keys can be made before the first serve.
+    """
+    from lamina.errors import LaminaError
     from lamina.jobs.keys import run_keys_command
 
-    return run_keys_command(settings_from_args(args), args)
+    settings = settings_from_args(args)
+    url = settings.resolved_database_url
+    database = Path(url.removeprefix("sqlite:///"))
+    if args.keys_action != "create" and url.startswith("sqlite:///") and not database.exists():
+        raise LaminaError(
+            f"no job store at {database}: run this where 'lamina serve' runs, "
+            "or pass its --data-dir / --database-url"
+        )
+    return run_keys_command(settings, args)

@@ -426,8 +426,7 @@ class Worker:
             self.storage.put(key, data, EXPORT_MEDIA_TYPES[kind])
             exports[kind] = key
         metadata = manifest(stack, exports=tuple(exports))
-        if notes:
-            metadata["notes"] = notes
+        metadata["notes"] = [*metadata["notes"], *notes]  # the engine's, then the exports'
         timings = dict(stack.timings)
         timings.update(fetch=fetched - start, store=time.perf_counter() - decomposed)
         metadata["timings"] = timings

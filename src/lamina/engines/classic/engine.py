@@ -49,6 +49,11 @@ def ignored_parameter_notes(params: DecomposeParams) -> list[str]:
         value = getattr(params, name)
         if value is not None and value != getattr(defaults, name):
             notes.append(f"classic engine ignores {name}")
+    if params.seed != defaults.seed:
+        notes.append(
+            "classic engine is deterministic: seed only picks the pixel sample of its "
+            "smooth-fill fits, so the layers rarely change with it"
+        )
     return notes
 
 
