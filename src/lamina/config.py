@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     lease_s: float = Field(default=60.0, gt=0)
     """A running job's lease; a worker that stops heartbeating loses its job after this."""
     max_attempts: int = Field(default=3, ge=1)
+    job_timeout_s: float = Field(default=1800.0, gt=0)
+    """Wall-clock limit of one job, from fetching its input to storing its outputs: past it
+    the job fails, and a worker whose engine does not stop is replaced."""
     shutdown_grace_s: float = Field(default=20.0, ge=0)
     """On SIGTERM a worker lets its job run this long, then hands it back to the queue."""
     cancel_running: bool = True

@@ -2,7 +2,8 @@
 
 Alpha-compositing its layers gives the input back. The prompt steers it, so tests can
 exercise the worker's failure paths: ``"fail"`` raises, ``"oom"`` raises MemoryError,
-``"sleep:S"`` works for S seconds while reporting progress. Worker subprocesses load it
+``"sleep:S"`` works for S seconds while reporting progress, ``"hang:S"`` for S seconds
+without (an engine a caller cannot stop). Worker subprocesses load it
 with ``LAMINA_ENGINE_PLUGINS=fast=tests.jobs.fast_engine:FastEngine``. When
 ``LAMINA_TEST_ENGINE_LOG`` names a file, every finished decomposition appends
 ``"<seed> <CUDA_VISIBLE_DEVICES>"`` to it, so tests can count runs across processes.
@@ -43,6 +44,8 @@ class FastEngine:
             raise RuntimeError("the fast engine was asked to fail")
         if prompt == "oom":
             raise MemoryError()
+        if prompt.startswith("hang:"):
+            time.sleep(float(prompt.removeprefix("hang:")))
         if prompt.startswith("sleep:"):
             seconds = float(prompt.removeprefix("sleep:"))
             end = time.monotonic() + seconds

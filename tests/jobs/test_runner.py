@@ -132,6 +132,23 @@ def test_sigterm_lets_the_job_finish_and_a_second_one_releases_it(
         proc.wait()
 
 
+def test_a_worker_whose_engine_outlives_the_time_limit_exits_to_be_replaced(
+    tmp_path: Path, data_dir: Path, store: JobStore
+) -> None:
+    engine_log, log = tmp_path / "engine.log", tmp_path / "worker.log"
+    env = worker_env(engine_log, data_dir=data_dir, job_timeout_s=1)
+    stuck = submit(store, data_dir, 1, prompt="hang:60")
+    proc = start_worker(env, log)
+    try:
+        assert proc.wait(60) == 3, log.read_text()  # 1 s limit + 5 s to stop, not 60 s
+        job = store.get(stuck)
+        assert job.state is JobState.FAILED and "time limit of 1 s" in str(job.error)
+        assert "exits to be replaced" in log.read_text()
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def test_one_worker_process_per_gpu(tmp_path: Path, data_dir: Path, store: JobStore) -> None:
     engine_log = tmp_path / "engine.log"
     ids = [submit(store, data_dir, seed, prompt="sleep:0.3") for seed in range(4)]

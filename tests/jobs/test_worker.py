@@ -383,3 +383,36 @@ def test_database_faults_are_transient_and_bugs_are_not() -> None:
     assert transient_fault(sa.exc.IntegrityError("INSERT", {}, Exception("dup"))) is None
     assert transient_fault(KeyError("x")) is None
     assert error_message(dropped) == "the job store (database) was unavailable"
+
+
+def test_a_job_past_its_time_limit_fails_and_the_worker_goes_on(
+    local_store: JobStore, storage: LocalStorage, tmp_path: Path
+) -> None:
+    settings = Settings(data_dir=tmp_path, job_timeout_s=0.5)
+    slow = submit(local_store, storage, prompt="sleep:30")
+    good = submit(local_store, storage)
+    worker = make_worker(local_store, storage, settings)
+    started = time.monotonic()
+    assert worker.run(threading.Event(), max_jobs=2) == 2
+    assert time.monotonic() - started < 5
+    job = local_store.get(slow)
+    assert job.state is JobState.FAILED and not worker.spent  # stopped at a progress report
+    assert job.error == (
+        "the job ran past the time limit of 0.5 s (job_timeout_s) and was stopped; "
+        "try a smaller image or fewer layers"
+    )
+    assert local_store.get(good).state is JobState.COMPLETED
+
+
+def test_an_engine_that_does_not_stop_leaves_its_worker_spent(
+    local_store: JobStore, storage: LocalStorage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("lamina.jobs.worker.STOP_AFTER_TIMEOUT_S", 0.2)
+    settings = Settings(data_dir=tmp_path, job_timeout_s=0.3)
+    stuck = submit(local_store, storage, prompt="hang:3")
+    waiting = submit(local_store, storage)
+    worker = make_worker(local_store, storage, settings)
+    assert worker.run(threading.Event()) == 1  # returns instead of taking the next job
+    assert worker.spent
+    assert "time limit of 0.3 s" in str(local_store.get(stuck).error)
+    assert local_store.get(waiting).state is JobState.IN_QUEUE

@@ -60,7 +60,7 @@ def run_worker_process(settings: Settings, *, max_jobs: int | None = None) -> in
     """One worker in this process until SIGTERM/SIGINT (again: release the job at once)."""
     from lamina.engines.base import engine_from_settings
     from lamina.jobs.store import JobStore
-    from lamina.jobs.worker import Worker
+    from lamina.jobs.worker import EXIT_REPLACE, Worker
     from lamina.storage import open_storage
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
@@ -107,7 +107,7 @@ def run_worker_process(settings: Settings, *, max_jobs: int | None = None) -> in
     finally:
         worker.close()
         store.dispose()
-    return 0
+    return EXIT_REPLACE if worker.spent else 0
 
 
 def _watch_parent(parent_pid: int, stop: threading.Event, worker: Worker) -> None:

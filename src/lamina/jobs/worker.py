@@ -44,6 +44,11 @@ PSD_MAX_PIXEL_LAYERS = 120_000_000
 """Largest PSD a worker makes (width x height x layers): psd-tools needs about 11 bytes per
 pixel-layer and 47 s for 40 MP x 10 layers, so past this (about 1.3 GB) the job completes
 without its PSD and says so in ``metadata["notes"]``."""
+STOP_AFTER_TIMEOUT_S = 5.0
+"""How long a job past its time limit has to stop (the engine stops at its next progress
+report) before its worker gives up on the process."""
+EXIT_REPLACE = 3
+"""Exit code of a worker process that must be replaced (a timed-out engine runs on in it)."""
 _PARAM_NAMES = frozenset(f.name for f in dataclasses.fields(DecomposeParams))
 
 
@@ -135,6 +140,9 @@ class Worker:
         self.engine: Engine | None = None
         self.hurry = threading.Event()
         """Set (e.g. on a second SIGTERM) to release the running job at once."""
+        self.spent = False
+        """Set when a timed-out engine would not stop: :meth:`run` returns, and the process
+        should exit (:data:`EXIT_REPLACE`) to be replaced, taking the engine with it."""
 
     def setup(self) -> None:
         """Build and warm up the engine before the first claim, so a worker that cannot run
@@ -162,7 +170,7 @@ class Worker:
         if self.store.dialect == "postgresql":
             listener = listen_for_jobs(self.store.url, self.wakeup, stop_listening)
         try:
-            while not stop.is_set() and (max_jobs is None or done < max_jobs):
+            while not stop.is_set() and not self.spent and (max_jobs is None or done < max_jobs):
                 now = time.monotonic()
                 try:
                     if now >= next_reap:
@@ -268,10 +276,14 @@ class Worker:
         thread = threading.Thread(target=execute, name=f"job-{job.id}", daemon=True)
         thread.start()
         next_beat = time.monotonic() + self.heartbeat_s
+        time_limit = time.monotonic() + self.settings.job_timeout_s
         deadline: float | None = None
         while thread.is_alive():
             thread.join(0.1)
             now = time.monotonic()
+            if now >= time_limit and not abandoned.is_set():
+                self._time_out(job, thread, abandoned)
+                return
             if stop.is_set() and deadline is None:
                 deadline = now + self.grace_s
                 log.info(
@@ -324,6 +336,24 @@ class Worker:
                 self.storage.delete_prefix(output_prefix(job.id))
         else:
             log.warning("worker %s: job %s was no longer ours at the end", self.id, job.id)
+
+    def _time_out(self, job: Job, thread: threading.Thread, abandoned: threading.Event) -> None:
+        """Fail a job past ``job_timeout_s`` and stop its engine, or mark this worker spent."""
+        abandoned.set()  # the engine's next progress report raises and unwinds it
+        limit = self.settings.job_timeout_s
+        error = (
+            f"the job ran past the time limit of {limit:g} s (job_timeout_s) and was stopped; "
+            "try a smaller image or fewer layers"
+        )
+        recorded = _retry(lambda: self.store.fail(job.id, self.id, error), "fail")
+        thread.join(STOP_AFTER_TIMEOUT_S)
+        if thread.is_alive():
+            self.spent = True
+        log.warning(
+            "worker %s: job %s timed out after %g s (recorded=%s)%s",
+            *(self.id, job.id, limit, recorded),
+            "; its engine does not stop: this worker exits to be replaced" if self.spent else "",
+        )
 
     def _retry_later(self, job: Job, stop: threading.Event, error: str) -> None:
         """Hold the job through its back-off (lease kept), then requeue it with the attempt
