@@ -346,6 +346,8 @@ class Worker:
             "try a smaller image or fewer layers"
         )
         recorded = _retry(lambda: self.store.fail(job.id, self.id, error), "fail")
+        if not recorded:  # refused once a cancel was requested: it ends cancelled
+            recorded = self._finish_cancelled(job)
         thread.join(STOP_AFTER_TIMEOUT_S)
         if thread.is_alive():
             self.spent = True
