@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, ByteSize, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     # limits and security
     max_pixels: int = Field(default=40_000_000, gt=0)
     max_input_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
+    max_job_memory: ByteSize = Field(default=ByteSize(6 * 2**30), gt=0)
+    """Estimated peak memory one job may need (bytes, or ``"6GiB"``); a worker refuses a
+    bigger one before its engine runs. The default fits two jobs on a 16 GB machine."""
     fetch_timeout_s: float = Field(default=20.0, gt=0)
     allow_private_urls: bool = False
     rate_limit_per_minute: int = Field(default=600, ge=0)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +40,7 @@ def decompose_image(
     *,
     engine: Engine,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    admit: Callable[[int, int], None] | None = None,
     progress: ProgressCallback | None = None,
 ) -> LayerStack:
     """Decode ``data`` (unless already decoded), decompose it with ``engine`` and check the answer.
@@ -52,6 +53,8 @@ def decompose_image(
     Raises :class:`~lamina.errors.InvalidImage` / :class:`ImageTooLarge` for bad
     input and :class:`EngineError` when the engine fails or breaks its contract;
     an unexpected exception inside the engine is wrapped in :class:`EngineError`.
+    ``admit(width, height)`` is called once the image is decoded, before the engine runs;
+    what it raises refuses the input (a worker's memory budget, :mod:`lamina.budget`).
     An exception raised by ``progress`` (how a caller stops a run) propagates
     unchanged, whatever the engine does with it.
     """
@@ -67,6 +70,8 @@ def decompose_image(
     else:
         image = decode_image(data, max_pixels=max_pixels)
     decoded = time.perf_counter()
+    if admit is not None:
+        admit(*image.size)
 
     # The engine must not modify its input; a read-only view makes a violation loud.
     pixels = image.rgba.view()

@@ -416,3 +416,19 @@ def test_an_engine_that_does_not_stop_leaves_its_worker_spent(
     assert worker.spent
     assert "time limit of 0.3 s" in str(local_store.get(stuck).error)
     assert local_store.get(waiting).state is JobState.IN_QUEUE
+
+
+def test_an_input_over_the_memory_budget_fails_before_the_engine_runs(
+    local_store: JobStore, storage: LocalStorage, tmp_path: Path
+) -> None:
+    settings = Settings(data_dir=tmp_path, max_job_memory="300MiB")  # type: ignore[arg-type]
+    large = encode_image(np.full((2000, 2000, 4), 255, dtype=np.uint8))
+    refused = submit(local_store, storage, data=large, num_layers=10)
+    admitted = submit(local_store, storage)
+    worker = make_worker(local_store, storage, settings)
+    assert worker.run(threading.Event(), max_jobs=2) == 2
+    job = local_store.get(refused)
+    assert job.state is JobState.FAILED and job.attempts == 1
+    assert "over this server's limit of 0.3 GiB per job (max_job_memory)" in str(job.error)
+    assert not storage.root.joinpath(output_prefix(refused)).exists()
+    assert local_store.get(admitted).state is JobState.COMPLETED

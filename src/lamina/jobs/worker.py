@@ -16,8 +16,10 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
+from lamina.budget import check_job_memory
 from lamina.config import Settings
 from lamina.engines.base import Engine, ProgressCallback
 from lamina.errors import LaminaError
@@ -425,6 +427,13 @@ class Worker:
             params,
             engine=self.engine,
             max_pixels=self.settings.max_pixels,
+            admit=partial(
+                check_job_memory,
+                num_layers=params.num_layers,
+                engine=self.engine,
+                limit=self.settings.max_job_memory,
+                psd_max_pixel_layers=self.psd_max_pixel_layers,
+            ),
             progress=_engine_share(progress),
         )
         progress(ENCODE_AT, "encode")
