@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     the job fails, and a worker whose engine does not stop is replaced."""
     shutdown_grace_s: float = Field(default=20.0, ge=0)
     """On SIGTERM a worker lets its job run this long, then hands it back to the queue."""
+    max_wait_s: int = Field(default=60, ge=0, le=600)
+    """Longest wait a submit may ask for with ``Prefer: wait=N`` (sync mode)."""
     cancel_running: bool = True
     """Whether cancel stops a running job (at the engine's next checkpoint). On by default:
     a cancelled job frees its worker (often a GPU) for the queue instead of finishing work

@@ -39,6 +39,7 @@ def create_app(settings: Settings, *, service: ApiService | None = None) -> Fast
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        svc.feed.close()
         if owned:
             svc.store.dispose()
 

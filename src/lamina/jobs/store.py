@@ -44,6 +44,9 @@ Checkpoint = Literal["running", "cancel", "lost"]
 stop without recording anything (the job is no longer ours)."""
 NOTIFY_CHANNEL = "lamina_jobs"
 """PostgreSQL ``NOTIFY`` channel: a job became claimable (see :mod:`lamina.jobs.wakeup`)."""
+CHANGES_CHANNEL = "lamina_job_changes"
+"""PostgreSQL ``NOTIFY`` channel whose payload is the id of a job whose state or progress
+changed: status streams and waiting submits listen to it (:mod:`lamina.api.watch`)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -260,6 +263,15 @@ class JobStore:
         if self.dialect == "postgresql":
             conn.execute(sa.text(f"NOTIFY {NOTIFY_CHANNEL}"))
 
+    def _changed(self, conn: sa.Connection, job_ids: list[str]) -> None:
+        """Tell status listeners these jobs changed (PostgreSQL, delivered at commit; on
+        SQLite they poll)."""
+        if self.dialect == "postgresql" and job_ids:
+            conn.execute(
+                sa.text(f"SELECT pg_notify('{CHANGES_CHANNEL}', :id)"),
+                [{"id": job_id} for job_id in job_ids],
+            )
+
     def get(self, job_id: str, *, owner: str | None = None) -> Job:
         """The job, or :class:`JobNotFound` (also when ``owner`` is given and differs)."""
         with self.engine.connect() as conn:
@@ -399,6 +411,8 @@ class JobStore:
         )
         with self.engine.begin() as conn:
             row = conn.execute(stmt).one_or_none()
+            if row is not None:
+                self._changed(conn, [job_id])
             if row is not None and row.state == JobState.IN_PROGRESS.value:
                 return _job(row), "cancel_requested"
         if row is not None:
@@ -439,6 +453,8 @@ class JobStore:
         )
         with self.engine.begin() as conn:
             row = conn.execute(stmt).one_or_none()
+            if row is not None:
+                self._changed(conn, [row.id])
         return None if row is None else _job(row)
 
     def heartbeat(
@@ -472,6 +488,8 @@ class JobStore:
         )
         with self.engine.begin() as conn:
             flag = conn.execute(stmt).scalar_one_or_none()
+            if flag is not None and (progress is not None or stage is not None):
+                self._changed(conn, [job_id])
         if flag is None:
             return "lost"
         return "cancel" if flag else "running"
@@ -564,6 +582,8 @@ class JobStore:
         )
         with self.engine.begin() as conn:
             changed = conn.execute(stmt).rowcount == 1
+            if changed:
+                self._changed(conn, [job_id])
             if changed and notify:
                 self._notify(conn)
         return changed
@@ -616,12 +636,15 @@ class JobStore:
             )
         )
         with self.engine.begin() as conn:
-            cancelled = conn.execute(cancel).rowcount
-            failed = conn.execute(give_up).rowcount
-            requeued = conn.execute(requeue).rowcount
+            ended = [
+                *conn.execute(cancel.returning(jobs.c.id)).scalars(),
+                *conn.execute(give_up.returning(jobs.c.id)).scalars(),
+            ]
+            requeued = list(conn.execute(requeue.returning(jobs.c.id)).scalars())
             if requeued:
                 self._notify(conn)
-        return cancelled + failed + requeued
+            self._changed(conn, ended + requeued)
+        return len(ended) + len(requeued)
 
     # -- workers registry ---------------------------------------------------------------
 

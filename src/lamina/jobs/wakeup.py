@@ -19,11 +19,11 @@ import logging
 import os
 import select
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import sqlalchemy as sa
 
-from lamina.jobs.store import NOTIFY_CHANNEL
+from lamina.jobs.store import CHANGES_CHANNEL, NOTIFY_CHANNEL
 
 log = logging.getLogger(__name__)
 
@@ -87,13 +87,39 @@ def listen_for_jobs(url: sa.URL, wakeup: Wakeup, stop: threading.Event) -> threa
     after each ``LISTEN``, for jobs queued while it was not listening.
     """
     thread = threading.Thread(
-        target=_listen, args=(url, wakeup, stop), name="job-listener", daemon=True
+        target=_listen,
+        args=(url, NOTIFY_CHANNEL, lambda _payload: wakeup.set(), stop),
+        name="job-listener",
+        daemon=True,
     )
     thread.start()
     return thread
 
 
-def _listen(url: sa.URL, wakeup: Wakeup, stop: threading.Event) -> None:
+def listen_for_changes(
+    url: sa.URL, on_change: Callable[[str | None], None], stop: threading.Event
+) -> threading.Thread:
+    """A daemon thread that calls ``on_change(job_id)`` for every ``NOTIFY`` on
+    :data:`~lamina.jobs.store.CHANGES_CHANNEL` until ``stop``, and ``on_change(None)`` after
+    each ``LISTEN`` (changes made while it was not listening are unknown)."""
+    thread = threading.Thread(
+        target=_listen,
+        args=(url, CHANGES_CHANNEL, on_change, stop),
+        name="change-listener",
+        daemon=True,
+    )
+    thread.start()
+    return thread
+
+
+def _listen(
+    url: sa.URL,
+    channel: str,
+    on_notify: Callable[[str | None], None],
+    stop: threading.Event,
+) -> None:
+    """``LISTEN`` on ``channel`` until ``stop``, reconnecting with back-off; ``on_notify``
+    gets each payload, and ``None`` once listening (again)."""
     import psycopg
 
     conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
@@ -101,13 +127,13 @@ def _listen(url: sa.URL, wakeup: Wakeup, stop: threading.Event) -> None:
     while not stop.is_set():
         try:
             with psycopg.connect(conninfo, autocommit=True) as conn:
-                conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
-                wakeup.set()
+                conn.execute(f"LISTEN {channel}")
+                on_notify(None)
                 backoff = 0.5
                 while not stop.is_set():
-                    for _ in conn.notifies(timeout=1.0, stop_after=1):
-                        wakeup.set()
+                    for note in conn.notifies(timeout=1.0, stop_after=1):
+                        on_notify(note.payload)
         except psycopg.Error as exc:
-            log.warning("job listener: %s; reconnecting in %.1f s", exc, backoff)
+            log.warning("%s listener: %s; reconnecting in %.1f s", channel, exc, backoff)
             stop.wait(backoff)
             backoff = min(30.0, backoff * 2)
