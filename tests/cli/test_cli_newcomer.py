@@ -165,3 +165,12 @@ case " $* " in *" -e "*) touch .venv/bin/lamina && chmod +x .venv/bin/lamina ;; 
         f.write("\n# a new dependency\n")
     setup()
     assert installs() == 4
+
+
+@pytest.mark.parametrize("host", ["192.0.2.1", "no-such-host.invalid"])
+def test_an_address_that_is_not_ours_is_one_line(host: str) -> None:
+    from lamina.api.server import bind
+    from lamina.errors import LaminaError
+
+    with pytest.raises(LaminaError, match=f"^cannot listen on {host}:0: "):
+        bind(host, 0)

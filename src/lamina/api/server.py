@@ -81,11 +81,8 @@ def bind(host: str, port: int) -> socket.socket:
     """A listening socket on ``host:port``; :class:`LaminaError` (one line, no traceback)
     when the port is taken or the address is not this machine's. Binding before uvicorn
     starts means "serving on" is printed only once the port is really ours."""
-    try:
-        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-        sock = socket.socket(family, socket.SOCK_STREAM)
-    except OSError as exc:
-        raise LaminaError(f"cannot listen on {host}:{port}: {exc}") from None
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET  # as uvicorn chooses
+    sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
