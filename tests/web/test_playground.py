@@ -229,7 +229,16 @@ def gate_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     server.stop()
 
 
-def test_the_progress_bar_follows_the_job(gate_server: Server, page: Page, tmp_path: Path) -> None:
+def status_requests(page: Page) -> list[str]:
+    seen: list[str] = []
+    page.on("request", lambda r: seen.append(r.url) if "/status" in r.url else None)
+    return seen
+
+
+def test_the_progress_bar_follows_the_status_stream(
+    gate_server: Server, page: Page, tmp_path: Path
+) -> None:
+    seen = status_requests(page)
     page.goto(gate_server.url + "/playground")
     page.fill("#token", gate_server.key)
     page.set_input_files("#file", str(poster(tmp_path / "poster.png")))
@@ -243,3 +252,24 @@ def test_the_progress_bar_follows_the_job(gate_server: Server, page: Page, tmp_p
     gate_server.open_gate("progress")
     expect(page.locator("#status")).to_have_text("completed", timeout=60_000)
     expect(page.locator("#progress-box")).to_be_hidden()
+    assert len(seen) == 1 and seen[0].endswith("/status?stream=true")  # one stream, no polling
+
+
+def test_without_a_status_stream_the_page_polls(
+    gate_server: Server, page: Page, tmp_path: Path
+) -> None:
+    """A server without the stream (the hosted API) answers the plain status to
+    ``?stream=true``; the page then polls."""
+    page.route("**/status?stream=true", lambda route: route.fulfill(json={"status": "in_queue"}))
+    seen = status_requests(page)
+    page.goto(gate_server.url + "/playground")
+    page.fill("#token", gate_server.key)
+    page.set_input_files("#file", str(poster(tmp_path / "poster.png")))
+    page.fill("#num_layers", "2")
+    page.fill("#prompt", "gate:polled")
+    page.click("#run")
+    expect(page.locator("#progress-label")).to_contain_text("50%", timeout=20_000)
+    gate_server.open_gate("polled")
+    expect(page.locator("#status")).to_have_text("completed", timeout=60_000)
+    assert seen[0].endswith("/status?stream=true")
+    assert len(seen) > 2 and all(url.endswith("/status") for url in seen[1:])
