@@ -273,3 +273,36 @@ def test_without_a_status_stream_the_page_polls(
     expect(page.locator("#status")).to_have_text("completed", timeout=60_000)
     assert seen[0].endswith("/status?stream=true")
     assert len(seen) > 2 and all(url.endswith("/status") for url in seen[1:])
+
+
+def test_decompose_one_layer_again(classic_server: Server, page: Page, tmp_path: Path) -> None:
+    """Splitting a layer puts its parts in its place: the composite is unchanged and each
+    part moves on its own."""
+    source = poster(tmp_path / "poster.png")
+    decompose(page, classic_server, source, num_layers=2)
+    items = page.locator("#layers li")
+    expect(items).to_have_count(2)
+    top = items.first
+    assert top.get_attribute("data-index") == "1"
+    page.fill("#num_layers", "3")
+    top.locator("button.split").click()
+    expect(page.locator("#status")).to_contain_text("layer 1 is now", timeout=60_000)
+    ids = [items.nth(i).get_attribute("data-index") for i in range(items.count())]
+    assert len(ids) >= 3 and ids[-1] == "0" and all(i.startswith("1.") for i in ids[:-1]), ids
+    stage_ids = page.locator("#stage img.layer").evaluate_all("i => i.map(x => x.dataset.index)")
+    assert stage_ids == ids[::-1]  # the stage is back to front, the list top first
+    assert page.locator("#exports").get_attribute("data-note") is not None
+    original = np.asarray(Image.open(source).convert("RGB"), dtype=np.int32)
+    edited = download(page, tmp_path)
+    assert np.mean(np.abs(edited[..., :3] - original) > 8) < 0.01
+    part = items.first
+    part.locator(".meta").click()
+    box = page.locator("#stage").bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + 40, box["y"] + 40)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 80, box["y"] + 40, steps=3)
+    page.mouse.up()
+    lefts = page.locator("#stage img.layer").evaluate_all("i => i.map(x => x.style.left)")
+    moved = [left not in ("", "0%") for left in lefts]
+    assert moved == [i == ids[0] for i in stage_ids]  # only the picked part moved
