@@ -1,8 +1,11 @@
-"""Fixtures: one tiny Qwen-Image-Layered pipeline on disk and one engine loaded from it."""
+"""Fixtures: one tiny Qwen-Image-Layered pipeline on disk, engines loaded from it, and a spy
+on the real diffusers classes."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -23,6 +26,64 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def engine(tiny_model: Path) -> QwenEngine:
     """The engine, loaded through its own loading code from ``tiny_model``."""
     return QwenEngine(model=str(tiny_model), device="cpu")
+
+
+@pytest.fixture
+def fresh_engine(tiny_model: Path) -> QwenEngine:
+    """An engine of this test's own, for tests that change its state (warm-up, offload, weights)."""
+    return QwenEngine(model=str(tiny_model), device="cpu")
+
+
+@dataclass
+class PipelineSpy:
+    """What the real diffusers classes were given, recorded around them, never instead of them."""
+
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    """The keyword arguments of each ``QwenImageLayeredPipeline.__call__``."""
+    image_tokens: list[int] = field(default_factory=list)
+    """The sequence length of ``hidden_states`` at each transformer forward."""
+    vae_batches: list[int] = field(default_factory=list)
+    """Frames in each VAE ``_decode``: one per layer when the VAE slices the batch."""
+    tiled_decodes: int = 0
+
+
+@pytest.fixture
+def spy(monkeypatch: pytest.MonkeyPatch) -> PipelineSpy:
+    """Wrap the pipeline's ``__call__``, the transformer's ``forward`` and the VAE's decoders."""
+    from diffusers import (
+        AutoencoderKLQwenImage,
+        QwenImageLayeredPipeline,
+        QwenImageTransformer2DModel,
+    )
+
+    record = PipelineSpy()
+    call = QwenImageLayeredPipeline.__call__
+    forward = QwenImageTransformer2DModel.forward
+    decode = AutoencoderKLQwenImage._decode
+    tiled_decode = AutoencoderKLQwenImage.tiled_decode
+
+    def spied_call(pipe: Any, *args: Any, **kwargs: Any) -> Any:
+        record.calls.append(kwargs)
+        return call(pipe, *args, **kwargs)
+
+    def spied_forward(model: Any, *args: Any, **kwargs: Any) -> Any:
+        hidden_states = kwargs["hidden_states"] if "hidden_states" in kwargs else args[0]
+        record.image_tokens.append(hidden_states.shape[1])
+        return forward(model, *args, **kwargs)
+
+    def spied_decode(vae: Any, z: Any, *args: Any, **kwargs: Any) -> Any:
+        record.vae_batches.append(z.shape[0])
+        return decode(vae, z, *args, **kwargs)
+
+    def spied_tiled_decode(vae: Any, *args: Any, **kwargs: Any) -> Any:
+        record.tiled_decodes += 1
+        return tiled_decode(vae, *args, **kwargs)
+
+    monkeypatch.setattr(QwenImageLayeredPipeline, "__call__", spied_call)
+    monkeypatch.setattr(QwenImageTransformer2DModel, "forward", spied_forward)
+    monkeypatch.setattr(AutoencoderKLQwenImage, "_decode", spied_decode)
+    monkeypatch.setattr(AutoencoderKLQwenImage, "tiled_decode", spied_tiled_decode)
+    return record
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import logging
 import shutil
@@ -40,6 +41,21 @@ def test_auto_without_weights_is_classic(tmp_path: Path, caplog: pytest.LogCaptu
     assert choice == "classic"
     if torch.cuda.is_available():
         assert "no Qwen-Image-Layered weights" in caplog.text
+
+
+def test_auto_with_a_diffusers_before_the_layered_pipeline_is_classic(
+    tiny_model: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    real_version = importlib.metadata.version
+
+    def version(name: str) -> str:
+        return "0.36.0" if name == "diffusers" else real_version(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", version)
+    with caplog.at_level(logging.INFO, logger="lamina.engines.auto"):
+        assert get_engine("auto", model=str(tiny_model), device=None).name == "classic"
+    assert "diffusers 0.36.0 has no QwenImageLayeredPipeline" in caplog.text
+    assert ">= 0.37" in caplog.text
 
 
 AUTO_IN_A_FRESH_PROCESS = """

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import logging
 import shutil
+import sys
+import types
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from numpy.typing import NDArray
+from tests.qwen.conftest import PipelineSpy
 
 from lamina.engines import get_engine
 from lamina.engines.qwen import QwenEngine, fit_layers, working_size
@@ -20,9 +27,12 @@ FAST = {"num_inference_steps": 2, "prompt": "a blue panel on a cream backdrop"}
 
 
 def test_layers_come_back_at_input_size_back_to_front(
-    engine: QwenEngine, design: NDArray[np.uint8]
+    engine: QwenEngine, design: NDArray[np.uint8], spy: PipelineSpy
 ) -> None:
     stack = engine.decompose(design, DecomposeParams(num_layers=3, seed=1, **FAST))
+    # The VAE decodes one layer at a time (slicing), untiled at 768x512.
+    assert spy.vae_batches == [1, 1, 1]
+    assert spy.tiled_decodes == 0
     assert stack.engine == "qwen"
     assert len(stack.layers) == 3
     assert [layer.kind for layer in stack.layers] == ["background", "element", "element"]
@@ -70,27 +80,44 @@ def test_an_exception_from_progress_comes_back_unchanged(
 
 
 def test_guidance_one_runs_without_classifier_free_guidance(
-    engine: QwenEngine, design: NDArray[np.uint8]
+    engine: QwenEngine, design: NDArray[np.uint8], spy: PipelineSpy
 ) -> None:
-    params = DecomposeParams(num_layers=1, num_inference_steps=1, guidance_scale=1.0, seed=-3)
-    stack = engine.decompose(design, replace(params, prompt="x", negative_prompt="blurry"))
-    assert len(stack.layers) == 1
+    params = DecomposeParams(num_layers=1, num_inference_steps=1, prompt="x", seed=-3)
+    unguided = engine.decompose(design, replace(params, guidance_scale=1.0, negative_prompt="b"))
+    assert len(unguided.layers) == 1
+    assert spy.calls[0]["true_cfg_scale"] == 1.0
+    assert spy.calls[0]["negative_prompt"] is None
+    assert len(spy.image_tokens) == 1, "one step without guidance is one transformer pass"
+    # The count can tell: with guidance the same step runs the transformer twice.
+    engine.decompose(design, replace(params, guidance_scale=4.0))
+    assert spy.calls[1]["true_cfg_scale"] == 4.0
+    assert spy.calls[1]["negative_prompt"] == " "
+    assert len(spy.image_tokens) == 3
 
 
-def test_request_resolution_overrides_the_engine_default(engine: QwenEngine) -> None:
-    square = np.full((40, 40, 4), 255, dtype=np.uint8)
-    params = DecomposeParams(num_layers=1, num_inference_steps=1, prompt="x", resolution=1024)
-    stack = engine.decompose(square, params)
-    assert "working size 1024x1024" in stack.notes
-    assert stack.layers[0].rgba.shape == (40, 40, 4)
+def test_request_resolution_overrides_the_engine_default(
+    engine: QwenEngine, design: NDArray[np.uint8], spy: PipelineSpy
+) -> None:
+    assert engine.resolution == 640
+    params = DecomposeParams(
+        num_layers=1, num_inference_steps=1, guidance_scale=1.0, prompt="x", resolution=1024
+    )
+    stack = engine.decompose(design, params)
+    assert "working size 1248x832" in stack.notes
+    assert stack.layers[0].rgba.shape == (64, 96, 4)
+    assert [call["resolution"] for call in spy.calls] == [1024]
+    # What the transformer saw: (layers + 1) generated frames and the input's, 16 px a token.
+    assert spy.image_tokens == [(1 + 2) * (1248 // 16) * (832 // 16)]
+    assert spy.tiled_decodes == 1, "a working side over 1024 px decodes in tiles"
 
 
 def test_without_a_caption_processor_an_empty_prompt_is_a_clear_error(
-    engine: QwenEngine, design: NDArray[np.uint8]
+    engine: QwenEngine, design: NDArray[np.uint8], spy: PipelineSpy
 ) -> None:
     for prompt in (None, "", "  "):
-        with pytest.raises(EngineError, match="give a prompt"):
+        with pytest.raises(EngineError, match=r"lamina\[qwen-caption\].*give a prompt"):
             engine.decompose(design, DecomposeParams(num_inference_steps=1, prompt=prompt))
+    assert spy.calls == []
 
 
 def test_a_too_elongated_image_is_refused_before_the_model_runs(engine: QwenEngine) -> None:
@@ -123,10 +150,73 @@ def test_a_pipeline_failure_is_an_engine_error_and_the_worker_goes_on(
     assert len(stack.layers) == 1
 
 
-def test_warm_up_runs_once(engine: QwenEngine) -> None:
-    engine.warm_up()
-    engine.warm_up()
-    assert engine._warm
+def test_warm_up_runs_the_pipeline_once(fresh_engine: QwenEngine, spy: PipelineSpy) -> None:
+    fresh_engine.warm_up()
+    fresh_engine.warm_up()
+    assert len(spy.calls) == 1
+    assert (spy.calls[0]["layers"], spy.calls[0]["num_inference_steps"]) == (1, 1)
+    assert len(spy.image_tokens) == 2, "one guided step: two transformer passes"
+
+
+class OffloadTracker:
+    """Which components accelerate's model-offload hooks have put on the device.
+
+    The hooks are diffusers' own (``enable_model_cpu_offload``); here the device is the CPU,
+    where every move is a no-op, so the hooks' moves are followed instead of tensor devices.
+    """
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from accelerate.hooks import CpuOffload
+
+        self.on_device: set[str] = set()
+        onload, offload = CpuOffload.pre_forward, CpuOffload.init_hook
+
+        def spied_onload(hook: Any, module: Any, *args: Any, **kwargs: Any) -> Any:
+            self.on_device.add(type(module).__name__)
+            return onload(hook, module, *args, **kwargs)
+
+        def spied_offload(hook: Any, module: Any) -> Any:
+            self.on_device.discard(type(module).__name__)
+            return offload(hook, module)
+
+        monkeypatch.setattr(CpuOffload, "pre_forward", spied_onload)
+        monkeypatch.setattr(CpuOffload, "init_hook", spied_offload)
+
+
+def test_a_run_stopped_mid_denoising_under_model_offload_leaves_nothing_on_the_device(
+    fresh_engine: QwenEngine,
+    design: NDArray[np.uint8],
+    reference_stack: LayerStack,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tracker = OffloadTracker(monkeypatch)
+    # The engine refuses offload on a CPU device; diffusers takes the CPU as the device.
+    fresh_engine._pipe.enable_model_cpu_offload(device="cpu")
+    seen: list[str] = []
+
+    def stop_after_the_first_step(fraction: float) -> None:
+        seen.extend(sorted(tracker.on_device))
+        raise Stop(fraction)
+
+    with pytest.raises(Stop):
+        fresh_engine.decompose(design, reference_stack.params, progress=stop_after_the_first_step)
+    assert "QwenImageTransformer2DModel" in seen, "the transformer was on the device mid-run"
+    assert tracker.on_device == set()
+    # The next job runs on the same hooks and gives what an engine without offload gives.
+    again = fresh_engine.decompose(design, reference_stack.params)
+    for a, b in zip(reference_stack.layers, again.layers, strict=True):
+        np.testing.assert_array_equal(a.rgba, b.rgba)
+    assert tracker.on_device == set()
+
+
+def test_nan_output_fails_the_job_instead_of_returning_empty_layers(
+    fresh_engine: QwenEngine, design: NDArray[np.uint8]
+) -> None:
+    with torch.no_grad():
+        fresh_engine._pipe.vae.post_quant_conv.bias.fill_(float("nan"))
+    params = DecomposeParams(num_layers=1, num_inference_steps=1, prompt="x")
+    with pytest.raises(EngineError, match="NaN pixels"):
+        fresh_engine.decompose(design, params)
 
 
 def test_get_engine_builds_the_qwen_engine_from_a_folder(tiny_model: Path) -> None:
@@ -141,6 +231,8 @@ def test_get_engine_builds_the_qwen_engine_from_a_folder(tiny_model: Path) -> No
         ({"device": "cuda:99"}, "cuda:99"),
         ({"device": "nonsense"}, "unknown torch device"),
         ({"device": "cpu", "dtype": "int8"}, "unknown dtype"),
+        ({"device": "cpu", "dtype": "float16"}, "NaN in float16"),
+        ({"device": "cpu", "dtype": "fp16"}, "NaN in float16"),
         ({"device": "cpu", "cpu_offload": "model"}, "needs a GPU"),
         ({"device": "cpu", "cpu_offload": "disk"}, "cpu_offload must be"),
         ({"device": "cpu", "resolution": 512}, "640 or 1024"),
@@ -169,14 +261,34 @@ def test_a_folder_missing_a_component_is_engine_unavailable(
         QwenEngine(model=str(partial), device="cpu")
 
 
-def test_a_model_with_a_processor_needs_it_loadable(tiny_model: Path, tmp_path: Path) -> None:
+@pytest.mark.skipif(
+    importlib.util.find_spec("torchvision") is not None, reason="torchvision is installed"
+)
+def test_without_torchvision_a_model_with_a_processor_loads_without_it(
+    tiny_model: Path, tmp_path: Path, design: NDArray[np.uint8], caplog: pytest.LogCaptureFixture
+) -> None:
+    # As the released model is saved: its index names the processor (the folder here has
+    # none, so loading it would fail).
     with_processor = shutil.copytree(tiny_model, tmp_path / "with-processor")
     index_path = with_processor / "model_index.json"
     index = json.loads(index_path.read_text())
     index["processor"] = ["transformers", "Qwen2VLProcessor"]
     index_path.write_text(json.dumps(index))
-    with pytest.raises(EngineUnavailable, match=r"processor|torchvision"):
-        QwenEngine(model=str(with_processor), device="cpu")
+    with caplog.at_level(logging.INFO, logger="lamina.engines.qwen"):
+        loaded = QwenEngine(model=str(with_processor), device="cpu")
+    assert "every request needs a prompt" in caplog.text
+    assert loaded._pipe.processor is None
+    with pytest.raises(EngineError, match="give a prompt"):
+        loaded.decompose(design, DecomposeParams(num_inference_steps=1))
+
+
+def test_a_diffusers_without_the_layered_pipeline_is_engine_unavailable(
+    tiny_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What diffusers 0.36 is to ``from diffusers import QwenImageLayeredPipeline``.
+    monkeypatch.setitem(sys.modules, "diffusers", types.ModuleType("diffusers"))
+    with pytest.raises(EngineUnavailable, match=r"needs diffusers >= 0\.37"):
+        QwenEngine(model=str(tiny_model), device="cpu")
 
 
 def test_working_size_follows_the_pipeline_buckets() -> None:

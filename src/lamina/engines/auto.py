@@ -8,15 +8,19 @@ a CPU. Deciding must stay cheap and must not import torch when the
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import json
 import logging
+import re
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "Qwen/Qwen-Image-Layered"
 """Also :data:`lamina.engines.qwen.DEFAULT_MODEL`; repeated so this module never imports torch."""
+MIN_DIFFUSERS = (0, 37)
+"""The first diffusers release that ships ``QwenImageLayeredPipeline``."""
 
 
 def resolve_auto(*, model: str | None, device: str | None) -> str:
@@ -64,9 +68,30 @@ def weights_present(model: str, *, cache_dir: str | None = None) -> bool:
     return all((snapshot / name).is_dir() for name in components)
 
 
+def installed_version(package: str) -> str:
+    """The installed distribution's version, or ``"(not installed)"``; imports nothing."""
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "(not installed)"
+
+
+def _release(version: str) -> tuple[int, ...]:
+    """``(major, minor)`` of a version string such as ``0.37.0.dev0``; ``()`` if unreadable."""
+    match = re.match(r"(\d+)\.(\d+)", version)
+    return (int(match[1]), int(match[2])) if match else ()
+
+
 def _decide(model: str, device: str | None) -> tuple[str, str]:
     if any(importlib.util.find_spec(name) is None for name in ("torch", "diffusers")):
         return "classic", "the qwen extra is not installed (pip install 'lamina[qwen]')"
+    diffusers = installed_version("diffusers")
+    release = _release(diffusers)
+    if release and release < MIN_DIFFUSERS:
+        return "classic", (
+            f"diffusers {diffusers} has no QwenImageLayeredPipeline (the qwen engine needs "
+            f">= {'.'.join(map(str, MIN_DIFFUSERS))}; pip install -U 'lamina[qwen]')"
+        )
     if device and not device.startswith("cuda"):
         return "classic", f"device {device!r} is not a CUDA GPU"
     import torch

@@ -2,7 +2,8 @@
 
 The only module of lamina that imports torch and diffusers (the ``lamina[qwen]``
 extra); :func:`lamina.engines.get_engine` imports it on demand and turns a
-missing package into :class:`~lamina.errors.EngineUnavailable`.
+missing package, or a diffusers without ``QwenImageLayeredPipeline`` (before
+0.37), into :class:`~lamina.errors.EngineUnavailable`.
 
 The weights load once, in the constructor, from a local directory or a Hugging
 Face repo id (through the HF cache; ``HF_HUB_OFFLINE=1`` keeps it offline).
@@ -28,6 +29,7 @@ import torch
 from numpy.typing import NDArray
 from PIL import Image
 
+from lamina.engines.auto import MIN_DIFFUSERS, installed_version
 from lamina.engines.base import ProgressCallback
 from lamina.errors import EngineError, EngineUnavailable, InvalidImage, LaminaError
 from lamina.types import DecomposeParams, Layer, LayerStack, alpha_bbox
@@ -39,6 +41,8 @@ RESOLUTIONS = (640, 1024)
 CPU_OFFLOAD_MODES = ("none", "model", "sequential")
 DEFAULT_NEGATIVE_PROMPT = " "
 """Not ``None``: the pipeline turns classifier-free guidance off without a negative prompt."""
+VAE_TILING_ABOVE = 1024
+"""The VAE decodes in overlapping tiles when a working side is longer than this (pixels)."""
 
 _DTYPES: dict[str, torch.dtype] = {
     "bfloat16": torch.bfloat16,
@@ -93,6 +97,9 @@ class QwenEngine:
         started = time.perf_counter()
         self._pipe = _load_pipeline(self.model, self.dtype)
         self._pipe.set_progress_bar_config(disable=True)
+        # One layer at a time: the VAE decodes every layer in one batch otherwise, about
+        # 1.6 GiB per layer at 640 and 4.1 GiB at 1024 in bfloat16.
+        self._pipe.vae.enable_slicing()
         try:
             if cpu_offload == "model":
                 self._pipe.enable_model_cpu_offload(device=self.device)
@@ -153,9 +160,14 @@ class QwenEngine:
         prompt = params.prompt if params.prompt and params.prompt.strip() else None
         if prompt is None and self._pipe.processor is None:
             raise EngineError(
-                "this qwen model has no caption processor, so it cannot caption the image "
-                "itself; give a prompt describing the image"
+                "this qwen engine has no caption processor (it needs torchvision: pip install "
+                "'lamina[qwen-caption]'), so it cannot caption the image itself; give a prompt "
+                "describing the image"
             )
+        if max(work_w, work_h) > VAE_TILING_ABOVE:
+            self._pipe.vae.enable_tiling()
+        else:
+            self._pipe.vae.disable_tiling()
         guided = float(params.guidance_scale) > 1.0
         # Without guidance a negative prompt is ignored (and the pipeline warns about it).
         negative = (params.negative_prompt or DEFAULT_NEGATIVE_PROMPT) if guided else None
@@ -195,7 +207,7 @@ class QwenEngine:
                 callback_on_step_end_tensor_inputs=[],
             )
         except BaseException as exc:
-            _free_memory()
+            self._recover()
             # The caller stopping the run through ``progress`` gets its own exception back.
             if stopped or isinstance(exc, LaminaError) or not isinstance(exc, Exception):
                 raise
@@ -220,6 +232,13 @@ class QwenEngine:
                 f"channels, not {params.num_layers} RGBA layers; is this an RGBA "
                 "Qwen-Image-Layered model?"
             )
+        if not np.isfinite(frames).all():
+            # Rounded to uint8, NaN pixels would come back as empty layers and pass as a result.
+            raise EngineError(
+                f"the qwen pipeline produced NaN pixels (dtype "
+                f"{str(self.dtype).removeprefix('torch.')} on {device}); the weights or the "
+                "device's arithmetic are broken"
+            )
         rgba_layers = fit_layers(frames, (width, height))
         layers = []
         for i, rgba in enumerate(rgba_layers):
@@ -243,6 +262,19 @@ class QwenEngine:
             timings={"inference_s": seconds},
             notes=notes,
         )
+
+    def _recover(self) -> None:
+        """Leave the pipeline as a finished run does, so the worker can take the next job.
+
+        diffusers moves model-offloaded components back to the CPU only at the end of a
+        successful call: after a failure or a cancel the component that was running (the
+        transformer, mid-denoising) would stay on the GPU, under the next job's text encoder.
+        """
+        try:
+            self._pipe.maybe_free_model_hooks()
+        except Exception:
+            logger.warning("qwen engine: could not offload the pipeline", exc_info=True)
+        _free_memory()
 
 
 def working_size(width: int, height: int, resolution: int) -> tuple[int, int]:
@@ -312,13 +344,30 @@ def _resolve_dtype(dtype: str | None, device: torch.device) -> torch.dtype:
         return torch.float32 if device.type == "cpu" else torch.bfloat16
     resolved = _DTYPES.get(dtype.lower().removeprefix("torch."))
     if resolved is None:
-        raise EngineUnavailable(f"unknown dtype {dtype!r}; use bfloat16, float16 or float32")
+        raise EngineUnavailable(f"unknown dtype {dtype!r}; use bfloat16 or float32")
+    if resolved == torch.float16:
+        raise EngineUnavailable(
+            f"dtype {dtype!r} is not supported: Qwen-Image overflows to NaN in float16 and "
+            "every layer would come back empty; use bfloat16 (the GPU default) or float32"
+        )
     return resolved
 
 
 def _load_pipeline(model: str, dtype: torch.dtype) -> Any:
-    """Load the pipeline from a directory or repo id; every failure is EngineUnavailable."""
-    from diffusers import QwenImageLayeredPipeline
+    """Load the pipeline from a directory or repo id; every failure is EngineUnavailable.
+
+    The caption processor (Qwen2-VL's, which needs torchvision) is loaded only with the
+    ``lamina[qwen-caption]`` extra: it serves requests without a prompt alone, and a
+    torchvision installed by hand can move torch past the pin.
+    """
+    try:
+        from diffusers import QwenImageLayeredPipeline
+    except ImportError as exc:
+        raise EngineUnavailable(
+            f"diffusers {installed_version('diffusers')} has no usable QwenImageLayeredPipeline "
+            f"({_short(exc)}); the qwen engine needs diffusers >= "
+            f"{'.'.join(map(str, MIN_DIFFUSERS))}: pip install -U 'lamina[qwen]'"
+        ) from exc
 
     path = Path(model).expanduser()
     local = path.is_dir()
@@ -344,14 +393,14 @@ def _load_pipeline(model: str, dtype: torch.dtype) -> Any:
         raise EngineUnavailable(
             f"no Qwen-Image-Layered weights found at {model}: {_short(exc)}{hint}"
         ) from exc
-    # A model saved without the optional caption processor loads without one.
     has_processor = index.get("processor", [None])[0] is not None
-    if has_processor and importlib.util.find_spec("torchvision") is None:
-        raise EngineUnavailable(
-            "the Qwen2-VL caption processor of this model needs torchvision: install the "
-            "torchvision build that matches your torch (e.g. pip install torchvision)"
+    captions = has_processor and importlib.util.find_spec("torchvision") is not None
+    if has_processor and not captions:
+        logger.info(
+            "qwen engine: loading without the caption processor (no torchvision), so every "
+            "request needs a prompt; pip install 'lamina[qwen-caption]' to caption images"
         )
-    extra = {} if has_processor else {"processor": None}
+    extra = {} if captions else {"processor": None}
     try:
         return QwenImageLayeredPipeline.from_pretrained(source, torch_dtype=dtype, **extra)
     except Exception as exc:
