@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     the job fails, and a worker whose engine does not stop is replaced."""
     shutdown_grace_s: float = Field(default=20.0, ge=0)
     """On SIGTERM a worker lets its job run this long, then hands it back to the queue."""
+    webhook_secret: str | None = None
+    """Master secret of the webhook signatures (at least 16 characters); every API process
+    of a fleet needs the same. Default: one made on first use in ``data_dir``."""
+    webhook_retry_s: float = Field(default=5.0, gt=0)
+    """Wait before the second delivery attempt; it doubles after each failure (at most 1 h)."""
+    webhook_max_attempts: int = Field(default=10, ge=1)
     max_wait_s: int = Field(default=60, ge=0, le=600)
     """Longest wait a submit may ask for with ``Prefer: wait=N`` (sync mode)."""
     cancel_running: bool = True

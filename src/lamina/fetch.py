@@ -95,43 +95,45 @@ def check_url(
     allow_private: bool = False,
     allowed_addresses: Collection[str] = (),
     resolver: Resolver = system_resolver,
+    what: str = "image_url",
 ) -> Target:
     """Parse and resolve ``url`` and check every address it resolves to.
 
     ``allow_private`` lifts the address check (on-premise use); ``allowed_addresses``
-    lifts it for those exact addresses only. Raises :class:`UnsafeURL`.
+    lifts it for those exact addresses only; ``what`` names the URL in the messages.
+    Raises :class:`UnsafeURL`.
     """
     if not isinstance(url, str) or len(url) > 8192:
-        raise UnsafeURL("image_url must be a URL string of at most 8192 characters")
+        raise UnsafeURL(f"{what} must be a URL string of at most 8192 characters")
     try:
         parts = urlsplit(url.strip())
         port = parts.port
     except ValueError as exc:
-        raise UnsafeURL(f"image_url is not a valid URL: {exc}") from exc
+        raise UnsafeURL(f"{what} is not a valid URL: {exc}") from exc
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS:
         raise UnsafeURL(
-            f"image_url must use http or https (or be a data: URI), not {scheme or 'nothing'!r}"
+            f"{what} must use http or https (or be a data: URI), not {scheme or 'nothing'!r}"
         )
     host = parts.hostname
     if not host:
-        raise UnsafeURL("image_url has no host name")
+        raise UnsafeURL(f"{what} has no host name")
     if parts.username is not None or parts.password is not None:
-        raise UnsafeURL("image_url must not carry a user name or password")
+        raise UnsafeURL(f"{what} must not carry a user name or password")
     port = port or _DEFAULT_PORTS[scheme]
     try:
         found = resolver(host, port)
     except (OSError, UnicodeError) as exc:
-        raise UnsafeURL(f"the host {host!r} of image_url could not be resolved") from exc
+        raise UnsafeURL(f"the host {host!r} of {what} could not be resolved") from exc
     addresses = [ipaddress.ip_address(a.split("%", 1)[0]) for a in found]
     if not addresses:
-        raise UnsafeURL(f"the host {host!r} of image_url could not be resolved")
+        raise UnsafeURL(f"the host {host!r} of {what} could not be resolved")
     allowed = {ipaddress.ip_address(a) for a in allowed_addresses}
     if not allow_private:
         for address in addresses:
             if address not in allowed and not is_public_address(address):
                 raise UnsafeURL(
-                    f"image_url points at a private or reserved address ({address}); "
+                    f"{what} points at a private or reserved address ({address}); "
                     "the server only fetches public URLs"
                 )
     return Target(url=url, scheme=scheme, host=host, port=port, address=addresses[0])
@@ -153,11 +155,7 @@ def fetch_image(
     bytes are not an image.
     """
     limit = settings.fetch_timeout_s
-    transport = _DeadlineTransport(time.monotonic() + limit)
-    client = httpx.Client(
-        transport=transport, timeout=limit, follow_redirects=False, trust_env=False
-    )
-    with client:
+    with deadline_client(limit) as client:
         for _ in range(MAX_REDIRECTS + 1):
             target = check_url(
                 url,
@@ -173,20 +171,38 @@ def fetch_image(
     raise FetchError(f"image_url redirected more than {MAX_REDIRECTS} times")
 
 
-def _get(client: httpx.Client, target: Target, max_bytes: int, limit: float) -> bytes | str:
-    """One GET to the checked address: the body, or the ``Location`` of a redirect."""
+def pinned_request(
+    client: httpx.Client,
+    method: str,
+    target: Target,
+    headers: dict[str, str],
+    content: bytes | None = None,
+) -> httpx.Request:
+    """A request to the checked address of ``target`` (never a fresh DNS answer), with the
+    URL's own ``Host`` header and TLS server name."""
     parts = urlsplit(target.url)
     host = f"[{target.address}]" if target.address.version == 6 else str(target.address)
     pinned = parts._replace(netloc=f"{host}:{target.port}").geturl()
     default_port = _DEFAULT_PORTS[target.scheme] == target.port
     host_header = target.host if ":" not in target.host else f"[{target.host}]"
-    headers = {
-        "Host": host_header if default_port else f"{host_header}:{target.port}",
-        "Accept": "image/*",
-        "User-Agent": "lamina-fetch/1",
-    }
+    headers = {"Host": host_header if default_port else f"{host_header}:{target.port}", **headers}
     extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
-    request = client.build_request("GET", pinned, headers=headers, extensions=extensions)
+    return client.build_request(
+        method, pinned, headers=headers, content=content, extensions=extensions
+    )
+
+
+def deadline_client(limit: float) -> httpx.Client:
+    """A client whose every request ends within ``limit`` seconds from now, connect to last
+    byte, following no redirects and ignoring proxy variables."""
+    transport = _DeadlineTransport(time.monotonic() + limit)
+    return httpx.Client(transport=transport, timeout=limit, follow_redirects=False, trust_env=False)
+
+
+def _get(client: httpx.Client, target: Target, max_bytes: int, limit: float) -> bytes | str:
+    """One GET to the checked address: the body, or the ``Location`` of a redirect."""
+    headers = {"Accept": "image/*", "User-Agent": "lamina-fetch/1"}
+    request = pinned_request(client, "GET", target, headers)
     try:
         response = client.send(request, stream=True)
     except httpx.TimeoutException as exc:

@@ -1,7 +1,9 @@
 """Store support for the API beyond the seed, on SQLite and PostgreSQL: listing by owner,
-cancelling running jobs through their worker's checkpoints."""
+cancelling running jobs through their worker's checkpoints, webhook deliveries."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
 
 from tests.jobs.test_job_store import expire_leases, submit
 
@@ -62,3 +64,39 @@ def test_a_dead_workers_job_with_a_cancel_request_is_cancelled_not_requeued(
     assert store.get(doomed.id).state is JobState.CANCELLED
     assert store.get(other.id).state is JobState.IN_QUEUE
     assert not store.finish_cancelled(doomed.id, "w1")
+
+
+def test_webhook_deliveries_wait_for_the_end_are_leased_and_settle_once(
+    store: JobStore,
+) -> None:
+    hook = {"url": "https://hooks.example.com/x", "base_url": "http://api"}
+    job = store.submit(
+        owner="key_a", model_id="m", params={}, input_url="https://example.com/a.png", webhook=hook
+    )
+    submit(store)  # no webhook: never delivered
+    assert store.claim_webhook(lease_s=30) is None  # not finished yet
+    store.claim("w1", lease_s=30)
+    store.fail(job.id, "w1", "boom")
+    first = store.claim_webhook(lease_s=30)
+    assert first is not None and (first.id, first.webhook_attempts) == (job.id, 1)
+    assert store.claim_webhook(lease_s=30) is None  # leased
+    later = datetime.now(UTC) - timedelta(seconds=1)  # due again at once
+    assert store.record_webhook(
+        job.id, attempt=1, status_code=500, error="HTTP 500", duration_s=0.1, retry_at=later
+    )
+    second = store.claim_webhook(lease_s=30)
+    assert second is not None and second.webhook_attempts == 2
+    # a dispatcher whose lease lapsed cannot settle over its successor
+    assert not store.record_webhook(
+        job.id, attempt=1, status_code=200, error=None, duration_s=0.1, retry_at=None
+    )
+    assert store.record_webhook(
+        job.id, attempt=2, status_code=200, error=None, duration_s=0.1, retry_at=None
+    )
+    assert store.get(job.id).webhook_state == "delivered"
+    assert store.claim_webhook(lease_s=30) is None
+    assert [(a.attempt, a.status_code) for a in store.webhook_log(job.id)] == [
+        (1, 500),
+        (1, 200),  # the late one is logged: it did happen
+        (2, 200),
+    ]

@@ -69,6 +69,14 @@ class SubmitRequest(BaseModel):
     output_format: Literal["png", "webp"] = Field(
         default="png", title="Output Format", description="The format of the generated image."
     )
+    webhook_url: str | None = Field(
+        default=None,
+        title="Webhook URL",
+        description="Where to POST the request's result once it has ended (completed, "
+        "failed or cancelled), signed per Standard Webhooks (lamina extension).",
+        min_length=1,
+        max_length=8192,
+    )
     resolution: Literal[640, 1024] | None = Field(
         default=None,
         title="Resolution",
@@ -172,6 +180,32 @@ class RequestList(_Answer):
 
     requests: list[RequestSummary]
     next_cursor: str | None = None
+
+
+class WebhookAttemptInfo(_Answer):
+    """One delivery attempt: the receiver's HTTP status, or why there was none."""
+
+    attempt: int
+    at: str
+    status_code: int | None = None
+    error: str | None = None
+    duration_s: float
+
+
+class WebhookLog(_Answer):
+    """A request's webhook: where it goes, ``pending`` / ``delivered`` / ``failed``, and
+    every attempt so far (lamina extension)."""
+
+    request_id: str
+    url: str | None = None
+    state: str | None = None
+    attempts: list[WebhookAttemptInfo]
+
+
+class WebhookSecret(_Answer):
+    """The ``whsec_...`` secret that verifies this key's webhooks (Standard Webhooks)."""
+
+    secret: str
 
 
 class ModelInfo(_Answer):

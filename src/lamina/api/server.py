@@ -12,6 +12,7 @@ from typing import TextIO
 
 from lamina.api.app import create_app
 from lamina.api.service import ApiService
+from lamina.api.webhooks import WebhookDispatcher
 from lamina.config import Settings
 from lamina.errors import LaminaError
 from lamina.jobs.keys import KeyStore
@@ -53,6 +54,13 @@ def serve(settings: Settings) -> int:
             target=_cleanup_loop, args=(service, stop_cleanup), name="cleanup", daemon=True
         )
         cleaner.start()
+        # the stop event is shared: both loops end when the server does
+        threading.Thread(
+            target=WebhookDispatcher(service).run,
+            args=(stop_cleanup,),
+            name="webhooks",
+            daemon=True,
+        ).start()
         print(
             f"lamina: serving on http://{settings.host}:{listener.getsockname()[1]} "
             f"(engine {settings.engine}, {settings.workers} worker(s)); "

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -52,8 +53,12 @@ from lamina.api.schemas import (
     StatusResponse,
     SubmitRequest,
     SubmitResponse,
+    WebhookAttemptInfo,
+    WebhookLog,
+    WebhookSecret,
 )
 from lamina.api.watch import ChangeFeed
+from lamina.api.webhooks import WebhookSigner
 from lamina.config import Settings
 from lamina.errors import InvalidParams, JobNotFound
 from lamina.fetch import Resolver, UnsafeURL, check_url, sniff_image_format, system_resolver
@@ -69,6 +74,7 @@ from lamina.storage import (
     StorageUnavailable,
     check_key,
 )
+from lamina.storage.local import load_or_create_secret
 from lamina.types import DecomposeParams
 
 REQUEST_ID = re.compile(r"[0-9a-f]{32}")
@@ -76,6 +82,8 @@ PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d{1,6})(?:$|[,;\s])", re.IGN
 """``Prefer: wait=N`` (RFC 7240, as Replicate uses it): a submit that waits for its result."""
 KEEPALIVE_S = 15.0
 """A status stream with nothing new for this long sends a comment, so proxies keep it open."""
+WEBHOOK_SECRET_FILE = "webhook-secret"
+"""In ``data_dir``: the webhook master secret when ``webhook_secret`` is not set."""
 _FINISHED_VALUES = frozenset(state.value for state in FINISHED)
 _WATCH_READS = anyio.CapacityLimiter(4)
 """Concurrent thread-pool status reads of streams and waits on a networked store."""
@@ -154,6 +162,7 @@ class ApiService:
         """Called after each queued job: ``lamina serve`` wakes its idle workers with it."""
         self.feed = ChangeFeed(store)
         """Wakes status streams and waiting submits when their job changes."""
+        self.webhooks = WebhookSigner(_webhook_master(settings))
 
     # -- models --------------------------------------------------------------------------
 
@@ -272,11 +281,24 @@ class ApiService:
     ) -> SubmitResponse:
         """Check the input (URL reachable in principle, data: URI an image) and queue a job."""
         self.model(model_id)
-        fields = body.model_dump(exclude={"image_url"})
+        fields = body.model_dump(exclude={"image_url", "webhook_url"})
         try:
             params = DecomposeParams(**fields)
         except InvalidParams as exc:
             raise SchemaViolation(str(exc)) from exc
+        webhook = None
+        if body.webhook_url is not None:
+            url = body.webhook_url.strip()
+            try:
+                check_url(
+                    url,
+                    allow_private=self.settings.allow_private_urls,
+                    resolver=self.resolver,
+                    what="webhook_url",
+                )
+            except UnsafeURL as exc:
+                raise BadInput(str(exc)) from exc
+            webhook = {"url": url, "base_url": base_url}
         input_key, input_url, shown_url = self._resolve_input(body.image_url)
         job = self.store.submit(
             owner=caller.owner,
@@ -284,6 +306,7 @@ class ApiService:
             params={**params.to_dict(), "image_url": shown_url},
             input_key=input_key,
             input_url=input_url,
+            webhook=webhook,
         )
         if self._on_submit is not None:
             self._on_submit()
@@ -427,7 +450,10 @@ class ApiService:
 
     def result(self, caller: Caller, request_id: str, *, base_url: str) -> ResultResponse:
         """The outputs as signed URLs once completed; the current state before that."""
-        job = self._job(caller, request_id)
+        return self.result_of(self._job(caller, request_id), base_url=base_url)
+
+    def result_of(self, job: Job, *, base_url: str) -> ResultResponse:
+        """:meth:`result`'s answer for a job already read (a webhook's body)."""
         answer = ResultResponse(
             request_id=job.id,
             status=job.state.value,
@@ -453,6 +479,31 @@ class ApiService:
         except JobNotFound as exc:
             raise NotFound(f"no request {request_id!r}") from exc
         return CancelResponse(request_id=job.id, status=job.state.value, outcome=outcome)
+
+    # -- webhooks ------------------------------------------------------------------------
+
+    def webhook_secret(self, caller: Caller) -> WebhookSecret:
+        """The secret that verifies the caller's webhooks."""
+        return WebhookSecret(secret=self.webhooks.secret_for(caller.owner))
+
+    def webhook_log(self, caller: Caller, request_id: str) -> WebhookLog:
+        """Where the request's webhook goes, how far its delivery is, every attempt."""
+        job = self._job(caller, request_id)
+        return WebhookLog(
+            request_id=job.id,
+            url=(job.webhook or {}).get("url"),
+            state=job.webhook_state,
+            attempts=[
+                WebhookAttemptInfo(
+                    attempt=a.attempt,
+                    at=_iso(a.at) or "",
+                    status_code=a.status_code,
+                    error=a.error,
+                    duration_s=round(a.duration_s, 4),
+                )
+                for a in self.store.webhook_log(job.id)
+            ],
+        )
 
     # -- files ---------------------------------------------------------------------------
 
@@ -648,6 +699,13 @@ def _valid_key(key: str) -> bool:
     except InvalidKey:
         return False
     return True
+
+
+def _webhook_master(settings: Settings) -> bytes:
+    """The configured webhook secret, else one kept in ``data_dir`` (made on first use)."""
+    if settings.webhook_secret:
+        return settings.webhook_secret.encode()
+    return load_or_create_secret(Path(settings.data_dir).resolve() / WEBHOOK_SECRET_FILE)
 
 
 def _iso(value: datetime | None) -> str | None:

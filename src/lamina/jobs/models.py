@@ -66,16 +66,24 @@ jobs = sa.Table(
     sa.Column("total_s", sa.Float(), nullable=True),
     sa.Column("stage", sa.String(32), nullable=True),
     sa.Column("cancel_requested", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("webhook", JSONType, nullable=True),
+    sa.Column("webhook_state", sa.String(16), nullable=True),
+    sa.Column("webhook_next_at", UTCDateTime(), nullable=True),
+    sa.Column("webhook_attempts", sa.Integer(), nullable=False, server_default="0"),
     sa.Index("ix_lamina_jobs_state_seq", "state", "seq"),
     sa.Index("ix_lamina_jobs_state_lease", "state", "lease_expires_at"),
     sa.Index("ix_lamina_jobs_finished_at", "finished_at"),
     sa.Index("ix_lamina_jobs_owner_seq", "owner", "seq"),
+    sa.Index("ix_lamina_jobs_webhook_due", "webhook_state", "webhook_next_at"),
 )
 """One row per job. ``seq`` orders the queue (FIFO) and makes ``queue_position`` an index
 range count on ``(state, seq)``; ``started_ts``/``run_s`` let one guarded ``UPDATE`` record
 the run time on every backend, as ``created_ts`` does for ``wait_s`` (submit to the latest
 start) and ``total_s`` (submit to the end). ``stage`` names the step a running job is in;
-``cancel_requested`` asks its worker to stop at the next checkpoint."""
+``cancel_requested`` asks its worker to stop at the next checkpoint. ``webhook`` (``url``,
+``base_url``) is where the terminal state is POSTed; ``webhook_state`` is ``pending`` until
+it is ``delivered`` or ``failed`` (attempts used up), ``webhook_next_at`` when the next
+attempt is due (``NULL``: as soon as the job has ended)."""
 
 workers = sa.Table(
     "lamina_workers",
@@ -101,3 +109,17 @@ api_keys = sa.Table(
     sa.Column("revoked_at", UTCDateTime(), nullable=True),
 )
 """API keys: only a SHA-256 of the secret and a short prefix for display are kept."""
+
+webhook_attempts = sa.Table(
+    "lamina_webhook_attempts",
+    metadata,
+    sa.Column("seq", SeqType, primary_key=True, autoincrement=True),
+    sa.Column("job_id", sa.String(32), nullable=False),
+    sa.Column("attempt", sa.Integer(), nullable=False),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("status_code", sa.Integer(), nullable=True),
+    sa.Column("error", sa.Text(), nullable=True),
+    sa.Column("duration_s", sa.Float(), nullable=False),
+    sa.Index("ix_lamina_webhook_attempts_job", "job_id", "seq"),
+)
+"""One row per webhook delivery attempt: the per-request delivery log (deleted with the job)."""

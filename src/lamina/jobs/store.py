@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from lamina.errors import JobNotFound
-from lamina.jobs.models import jobs, workers
+from lamina.jobs.models import jobs, webhook_attempts, workers
 from lamina.jobs.states import FINISHED, JobState
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -36,6 +36,8 @@ WAIT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60
 MAX_ERROR_CHARS = 2000
 _ADVISORY_LOCK_KEY = 0x6C616D696E61  # "lamina"
 _READER_THREADS = 128
+WEBHOOK_PENDING, WEBHOOK_DELIVERED, WEBHOOK_FAILED = "pending", "delivered", "failed"
+"""``webhook_state``: to deliver (once the job ends), delivered, attempts used up."""
 CancelOutcome = Literal["cancelled", "cancel_requested", "not_cancellable"]
 """What :meth:`JobStore.cancel` did: cancelled (now or before), asked the worker to stop,
 or nothing (finished, or running where running jobs may not be cancelled)."""
@@ -73,6 +75,20 @@ class Job:
     result: dict[str, Any] | None
     stage: str | None = None
     cancel_requested: bool = False
+    webhook: dict[str, str] | None = None
+    webhook_state: str | None = None
+    webhook_attempts: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class WebhookAttempt:
+    """One webhook delivery attempt: the receiver's HTTP status, or why there was none."""
+
+    attempt: int
+    at: datetime
+    status_code: int | None
+    error: str | None
+    duration_s: float
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -230,9 +246,11 @@ class JobStore:
         params: Mapping[str, Any],
         input_key: str | None = None,
         input_url: str | None = None,
+        webhook: Mapping[str, str] | None = None,
     ) -> Job:
         """Queue a job at the back of the queue (on PostgreSQL, ``NOTIFY`` the idle workers
-        in the same transaction)."""
+        in the same transaction). With ``webhook`` (``url``, ``base_url``) its terminal
+        state is delivered there (:meth:`claim_webhook`)."""
         if (input_key is None) == (input_url is None):
             raise ValueError("give exactly one of input_key and input_url")
         now = _now()
@@ -250,6 +268,8 @@ class JobStore:
                 attempts=0,
                 created_at=now,
                 created_ts=now.timestamp(),
+                webhook=dict(webhook) if webhook else None,
+                webhook_state=WEBHOOK_PENDING if webhook else None,
             )
             .returning(*jobs.c)
         )
@@ -646,6 +666,101 @@ class JobStore:
             self._changed(conn, ended + requeued)
         return len(ended) + len(requeued)
 
+    # -- webhooks -------------------------------------------------------------------------
+
+    def claim_webhook(self, *, lease_s: float) -> Job | None:
+        """Take the oldest due webhook delivery of a finished job, or ``None``; counts one
+        attempt. The delivery is leased: until ``lease_s`` passes no one else takes it, and
+        after that (its dispatcher died) it is due again, so a restart loses none."""
+        now = _now()
+        due = [
+            jobs.c.webhook_state == WEBHOOK_PENDING,
+            jobs.c.state.in_([state.value for state in FINISHED]),
+            sa.or_(jobs.c.webhook_next_at.is_(None), jobs.c.webhook_next_at <= now),
+        ]
+        oldest = (
+            sa.select(jobs.c.seq)
+            .where(*due)
+            .order_by(jobs.c.seq)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        stmt = (
+            sa.update(jobs)
+            .where(jobs.c.seq == oldest, *due)
+            .values(
+                webhook_next_at=now + timedelta(seconds=lease_s),
+                webhook_attempts=jobs.c.webhook_attempts + 1,
+            )
+            .returning(*jobs.c)
+        )
+        with self.engine.begin() as conn:
+            row = conn.execute(stmt).one_or_none()
+        return None if row is None else _job(row)
+
+    def record_webhook(
+        self,
+        job_id: str,
+        *,
+        attempt: int,
+        status_code: int | None,
+        error: str | None,
+        duration_s: float,
+        retry_at: datetime | None,
+    ) -> bool:
+        """Log one delivery attempt and settle the delivery in the same transaction:
+        ``delivered`` without an ``error``, else due again at ``retry_at`` (``None``: attempts
+        used up, ``failed``). The schedule changes only if ``attempt`` is still the latest
+        (a dispatcher whose lease lapsed cannot undo its successor's); returns whether it did."""
+        now = _now()
+        if error is None:
+            values: dict[str, Any] = {"webhook_state": WEBHOOK_DELIVERED, "webhook_next_at": None}
+        elif retry_at is None:
+            values = {"webhook_state": WEBHOOK_FAILED, "webhook_next_at": None}
+        else:
+            values = {"webhook_next_at": retry_at}
+        settle = (
+            sa.update(jobs)
+            .where(
+                jobs.c.id == job_id,
+                jobs.c.webhook_state == WEBHOOK_PENDING,
+                jobs.c.webhook_attempts == attempt,
+            )
+            .values(**values)
+        )
+        log_row = sa.insert(webhook_attempts).values(
+            job_id=job_id,
+            attempt=attempt,
+            at=now,
+            status_code=status_code,
+            error=None if error is None else error[:MAX_ERROR_CHARS],
+            duration_s=duration_s,
+        )
+        with self.engine.begin() as conn:
+            conn.execute(log_row)
+            return conn.execute(settle).rowcount == 1
+
+    def webhook_log(self, job_id: str) -> list[WebhookAttempt]:
+        """Every delivery attempt of ``job_id``'s webhook, oldest first."""
+        stmt = (
+            sa.select(webhook_attempts)
+            .where(webhook_attempts.c.job_id == job_id)
+            .order_by(webhook_attempts.c.seq)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        return [
+            WebhookAttempt(
+                attempt=int(row.attempt),
+                at=row.at,
+                status_code=row.status_code,
+                error=row.error,
+                duration_s=float(row.duration_s),
+            )
+            for row in rows
+        ]
+
     # -- workers registry ---------------------------------------------------------------
 
     def register_worker(self, worker_id: str) -> None:
@@ -734,6 +849,9 @@ class JobStore:
         )
         with self.engine.begin() as conn:
             rows = conn.execute(stmt).all()
+            gone = [row.id for row in rows]
+            if gone:
+                conn.execute(sa.delete(webhook_attempts).where(webhook_attempts.c.job_id.in_(gone)))
             conn.execute(sa.delete(workers).where(workers.c.last_seen < before))
         return [_job(row) for row in rows]
 
@@ -842,6 +960,9 @@ def _job(row: sa.Row[Any]) -> Job:
         result=None if row.result is None else dict(row.result),
         stage=row.stage,
         cancel_requested=bool(row.cancel_requested),
+        webhook=None if row.webhook is None else dict(row.webhook),
+        webhook_state=row.webhook_state,
+        webhook_attempts=int(row.webhook_attempts),
     )
 
 

@@ -18,6 +18,7 @@ from lamina.api.schemas import (
     ResultResponse,
     Status,
     StatusResponse,
+    WebhookLog,
 )
 
 _NETWORK_READS = anyio.CapacityLimiter(4)
@@ -99,6 +100,12 @@ def result(
 ) -> ResultResponse:
     """Layer URLs (back to front), exports and metadata once completed; else the state."""
     return service.result(caller, request_id, base_url=base_url)
+
+
+@router.get("/{request_id}/webhooks")
+def webhooks(request_id: str, service: ServiceDep, caller: CallerDep) -> WebhookLog:
+    """The request's webhook delivery log: state and every attempt (lamina extension)."""
+    return service.webhook_log(caller, request_id)
 
 
 @router.post("/{request_id}/cancel")
