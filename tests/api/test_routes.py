@@ -226,3 +226,29 @@ def test_unknown_keys_are_limited_per_address_without_a_key_lookup(
         assert guesser.get("/v1/models", headers=wrong).status_code == 401
         assert guesser.get("/v1/models", headers=wrong).status_code == 429
     env.store.dispose()
+
+
+def test_whole_numbers_pass_as_integers_and_405_lists_every_method(
+    app_env: tuple[TestClient, Env],
+) -> None:
+    client, _ = app_env
+    image = data_uri(png())
+    assert client.post(SUBMIT, json={"image_url": image, "num_layers": 4.0}).status_code == 200
+    for bad in (4.5, "4", True):
+        assert client.post(SUBMIT, json={"image_url": image, "num_layers": bad}).status_code == 422
+    refused = client.request("DELETE", SUBMIT)
+    assert (refused.status_code, refused.headers["allow"]) == (405, "GET, POST")
+
+
+def test_the_openapi_document_lists_the_error_answers(app_env: tuple[TestClient, Env]) -> None:
+    client, _ = app_env
+    document = client.get("/openapi.json").json()
+    submit = document["paths"]["/v1/models/{model_id}"]["post"]
+    assert {"400", "401", "410", "413", "422", "429", "503"} <= set(submit["responses"])
+    error = {"$ref": "#/components/schemas/ErrorResponse"}
+    assert submit["responses"]["422"]["content"]["application/json"]["schema"] == error
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    health = document["paths"]["/healthz"]["get"]
+    assert "security" not in health and "401" not in health["responses"]
+    status = document["paths"]["/v1/requests/{request_id}/status"]["get"]
+    assert status["parameters"][0]["schema"]["pattern"] == "^[0-9a-f]{32}$"

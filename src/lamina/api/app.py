@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lamina import __version__
 from lamina.api.errors import error_body, install_error_handlers
+from lamina.api.openapi import document_errors
 from lamina.api.routes import files, health, models, playground, requests, webhooks
 from lamina.api.routes.docs import install_docs
 from lamina.api.service import ApiService
@@ -56,6 +57,7 @@ def create_app(settings: Settings, *, service: ApiService | None = None) -> Fast
     install_docs(app)
     for module in (models, requests, files, webhooks, health, playground):
         app.include_router(module.router)
+    document_errors(app)
     # a data: URI may be up to 4/3 of the input limit once base64-encoded
     app.add_middleware(BodyLimit, limit=settings.max_input_bytes * 4 // 3 + _JSON_OVERHEAD)
     return app

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Path, Request, Security
+from fastapi.security import APIKeyHeader
 from starlette.concurrency import run_in_threadpool
 
-from lamina.api.service import ApiService, Caller
+from lamina.api.service import REQUEST_ID, ApiService, Caller
 
 
 async def get_service(request: Request) -> ApiService:
@@ -17,12 +18,19 @@ async def get_service(request: Request) -> ApiService:
 
 
 ServiceDep = Annotated[ApiService, Depends(get_service)]
+_KEY_HEADER = APIKeyHeader(
+    name="Authorization",
+    scheme_name="APIKey",
+    description="'Bearer <key>'; keys come from 'lamina keys create'",
+    auto_error=False,
+)
+"""Reads the raw header (the service parses it) and documents it as the security scheme."""
 
 
 async def get_caller(
     request: Request,
     service: ServiceDep,
-    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+    authorization: Annotated[str | None, Security(_KEY_HEADER)] = None,
 ) -> Caller:
     """The authenticated caller (401001 without a valid key, 429001 over the rate limit,
     429002 for an address that sent too many unknown keys).
@@ -48,3 +56,15 @@ async def get_base_url(request: Request, service: ServiceDep) -> str:
 
 
 BaseUrlDep = Annotated[str, Depends(get_base_url)]
+
+
+RequestIdPath = Annotated[
+    str,
+    Path(
+        description="A request_id from submit: 32 lowercase hex digits (anything else: 404001)",
+        json_schema_extra={"pattern": f"^{REQUEST_ID.pattern}$"},
+    ),
+]
+ModelIdPath = Annotated[
+    str, Path(description="owner/name, e.g. qwen/qwen-image-layered (malformed: 400001)")
+]

@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from lamina.api.exceptions import ApiError, RateLimited
 from lamina.errors import (
@@ -94,7 +95,20 @@ def _validation_body(errors: Any) -> dict[str, Any]:
 
 async def _handle(request: Request, exc: Exception) -> JSONResponse:
     status, body, headers = answer_for(exc)
+    if status == 405:
+        headers["Allow"] = ", ".join(_allowed_methods(request))
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers at this path. (Starlette's 405 names only the
+    methods of the first route that matched the path: ``/v1/models/{id}`` has two.)"""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+        if any(r.matches({**request.scope, "method": method})[0] is Match.FULL for r in routes)
+    ]
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -11,12 +11,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 Status = Literal["in_queue", "in_progress", "completed", "cancelled", "failed"]
 DEFAULT_MODEL = "qwen/qwen-image-layered"
 
-StrictInt = Annotated[int, Field(strict=True)]
+
+def _whole(value: Any) -> Any:
+    """``38.0`` as ``38``: JSON Schema counts a number without a fraction as an integer."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+StrictInt = Annotated[int, BeforeValidator(_whole), Field(strict=True)]
+"""An integer, or a number without a fraction; never a string or a boolean."""
 MAX_PROMPT_CHARS = 4000
 """Longest ``prompt`` and ``negative_prompt``: the hosted API's prompts are sentences, and an
 unbounded one is stored with the job and echoed in every result."""
@@ -231,6 +240,14 @@ class FileUploadResponse(_Answer):
     size: int
     content_type: str
     expires_at: str
+
+
+class HealthResponse(_Answer):
+    """``status`` is ``ok`` or ``unavailable``; each dependency ``ok`` or what is wrong."""
+
+    status: Literal["ok", "unavailable"] | str
+    database: str
+    storage: str
 
 
 class ErrorResponse(_Answer):

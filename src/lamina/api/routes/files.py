@@ -8,7 +8,9 @@ from fastapi import APIRouter, File, Query, Response, UploadFile
 
 from lamina.api.deps import BaseUrlDep, CallerDep, ServiceDep
 from lamina.api.exceptions import TooLarge
+from lamina.api.openapi import errors
 from lamina.api.schemas import FileUploadResponse
+from lamina.api.service import FILE_MEDIA_TYPES
 
 router = APIRouter(prefix="/v1/files", tags=["files"])
 
@@ -28,7 +30,17 @@ def upload(
     return service.upload(caller, data, base_url=base_url)
 
 
-@router.get("/{key:path}")
+@router.get(
+    "/{key:path}",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {media: {} for media in sorted(set(FILE_MEDIA_TYPES.values()))},
+            "description": "the file's bytes",
+        },
+        **errors(403),
+    },
+)
 def download(
     key: str,
     service: ServiceDep,

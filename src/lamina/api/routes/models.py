@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Response
 from starlette.concurrency import run_in_threadpool
 
-from lamina.api.deps import BaseUrlDep, CallerDep, ServiceDep
+from lamina.api.deps import BaseUrlDep, CallerDep, ModelIdPath, ServiceDep
+from lamina.api.openapi import errors
 from lamina.api.schemas import (
     ModelInfo,
     ModelList,
@@ -26,14 +27,14 @@ def list_models(service: ServiceDep, caller: CallerDep) -> ModelList:
 
 
 @router.get("/{model_id:path}")
-def get_model(model_id: str, service: ServiceDep, caller: CallerDep) -> ModelInfo:
+def get_model(model_id: ModelIdPath, service: ServiceDep, caller: CallerDep) -> ModelInfo:
     """One served model."""
     return service.model(model_id)
 
 
-@router.post("/{model_id:path}")
+@router.post("/{model_id:path}", responses=errors(410))
 async def submit(
-    model_id: str,
+    model_id: ModelIdPath,
     body: SubmitRequest,
     service: ServiceDep,
     caller: CallerDep,

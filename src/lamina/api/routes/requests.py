@@ -11,7 +11,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import StreamingResponse
 
-from lamina.api.deps import BaseUrlDep, CallerDep, ServiceDep
+from lamina.api.deps import BaseUrlDep, CallerDep, RequestIdPath, ServiceDep
 from lamina.api.schemas import (
     CancelResponse,
     RequestList,
@@ -46,7 +46,7 @@ def list_requests(
 
 @router.get("/{request_id}/status", response_model=StatusResponse)
 async def status(
-    request_id: str,
+    request_id: RequestIdPath,
     service: ServiceDep,
     caller: CallerDep,
     base_url: BaseUrlDep,
@@ -96,7 +96,7 @@ async def _server_sent(events: AsyncIterator[StatusResponse | None]) -> AsyncIte
 
 @router.get("/{request_id}/result")
 def result(
-    request_id: str, service: ServiceDep, caller: CallerDep, base_url: BaseUrlDep
+    request_id: RequestIdPath, service: ServiceDep, caller: CallerDep, base_url: BaseUrlDep
 ) -> ResultResponse:
     """Layer URLs (back to front), exports and metadata once completed; else the state."""
     return service.result(caller, request_id, base_url=base_url)
@@ -109,6 +109,6 @@ def webhooks(request_id: str, service: ServiceDep, caller: CallerDep) -> Webhook
 
 
 @router.post("/{request_id}/cancel")
-def cancel(request_id: str, service: ServiceDep, caller: CallerDep) -> CancelResponse:
+def cancel(request_id: RequestIdPath, service: ServiceDep, caller: CallerDep) -> CancelResponse:
     """Cancel a queued request; ``outcome`` is ``not_cancellable`` once it has started."""
     return service.cancel(caller, request_id)
