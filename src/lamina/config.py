@@ -66,9 +66,17 @@ class Settings(BaseSettings):
     """Local directory or Hugging Face repo id of the Qwen-Image-Layered weights."""
     device: str | None = None
     dtype: str | None = None
-    cpu_offload: Literal["none", "model", "sequential"] = "none"
+    cpu_offload: Literal["none", "model", "group", "sequential"] = "none"
     resolution: Annotated[Literal[640, 1024], BeforeValidator(int)] = 640
     """Accepted as a string too (``LAMINA_RESOLUTION=640``, as worker processes receive it)."""
+    fp8: bool = False
+    """Store the transformer's weights in float8: about 19 GiB instead of 38."""
+    attention_backend: str | None = None
+    """A diffusers attention backend (``flash``, ``_flash_3``, ``sage``, ...); default: torch's."""
+    compile: bool = False
+    """``torch.compile`` the transformer's blocks; the warm-up then takes minutes."""
+    lora: str | None = None
+    """A LoRA to load: a ``.safetensors`` file, a folder or a repo id."""
 
     # limits and security
     max_pixels: int = Field(default=40_000_000, gt=0)

@@ -34,8 +34,24 @@ _FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
     "--dtype": ("dtype", {"help": "torch dtype for the qwen engine (default bfloat16 on GPU)"}),
     "--cpu-offload": (
         "cpu_offload",
-        {"choices": ["none", "model", "sequential"], "help": "qwen: offload to fit smaller GPUs"},
+        {
+            "choices": ["none", "model", "group", "sequential"],
+            "help": "qwen: offload to fit smaller GPUs (docs/qwen.md has the memory of each)",
+        },
     ),
+    "--fp8": (
+        "fp8",
+        {"action": "store_const", "const": True, "help": "qwen: float8 transformer weights"},
+    ),
+    "--attention-backend": (
+        "attention_backend",
+        {"help": "qwen: diffusers attention backend, e.g. flash, _flash_3, sage"},
+    ),
+    "--compile": (
+        "compile",
+        {"action": "store_const", "const": True, "help": "qwen: torch.compile the transformer"},
+    ),
+    "--lora": ("lora", {"help": "qwen: a LoRA to load (.safetensors file, folder or repo id)"}),
     "--resolution": (
         "resolution",
         {"type": int, "choices": [640, 1024], "help": "qwen: working resolution (default 640)"},

@@ -27,6 +27,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--device",
         "--dtype",
         "--cpu-offload",
+        "--fp8",
+        "--attention-backend",
+        "--compile",
+        "--lora",
         "--resolution",
         "--max-pixels",
     )

@@ -76,6 +76,10 @@ def get_engine(
     dtype: str | None = None,
     cpu_offload: str = "none",
     resolution: int = 640,
+    fp8: bool = False,
+    attention_backend: str | None = None,
+    compile: bool = False,
+    lora: str | None = None,
 ) -> Engine:
     """Build the engine called ``name``.
 
@@ -109,6 +113,10 @@ def get_engine(
             "dtype": dtype,
             "cpu_offload": cpu_offload,
             "resolution": resolution,
+            "fp8": fp8,
+            "attention_backend": attention_backend,
+            "compile": compile,
+            "lora": lora,
         }
     engine: Engine = factory(**options)
     return engine
@@ -123,4 +131,8 @@ def engine_from_settings(settings: Settings) -> Engine:
         dtype=settings.dtype,
         cpu_offload=settings.cpu_offload,
         resolution=settings.resolution,
+        fp8=settings.fp8,
+        attention_backend=settings.attention_backend,
+        compile=settings.compile,
+        lora=settings.lora,
     )

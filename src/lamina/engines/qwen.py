@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "Qwen/Qwen-Image-Layered"
 RESOLUTIONS = (640, 1024)
-CPU_OFFLOAD_MODES = ("none", "model", "sequential")
+CPU_OFFLOAD_MODES = ("none", "model", "group", "sequential")
 DEFAULT_NEGATIVE_PROMPT = " "
 """Not ``None``: the pipeline turns classifier-free guidance off without a negative prompt."""
 VAE_TILING_ABOVE = 1024
@@ -63,10 +63,15 @@ class QwenEngine:
     ``model`` is a local pipeline directory (with ``model_index.json``) or a
     repo id (default :data:`DEFAULT_MODEL`); ``device`` defaults to ``cuda``
     when present, else ``cpu``; ``dtype`` to bfloat16 on GPU and float32 on
-    CPU; ``cpu_offload`` (``model`` or ``sequential``) trades speed for GPU
-    memory; ``resolution`` (640 or 1024) is the working size unless a request
-    sets its own. Raises :class:`EngineUnavailable` when the options are
-    unusable or the weights cannot be loaded.
+    CPU; ``cpu_offload`` (``model``, ``group`` or ``sequential``) trades speed for
+    GPU memory; ``resolution`` (640 or 1024) is the working size unless a request
+    sets its own. ``fp8`` stores the transformer's weights in float8,
+    ``attention_backend`` names a diffusers attention backend (``flash``,
+    ``sage``, ...), ``compile`` compiles the transformer's blocks with
+    ``torch.compile``, and ``lora`` is a LoRA file, folder or repo id to load.
+    docs/qwen.md has the memory each combination needs. Raises
+    :class:`EngineUnavailable` when the options are unusable or the weights
+    cannot be loaded.
     """
 
     name = "qwen"
@@ -79,6 +84,10 @@ class QwenEngine:
         dtype: str | None = None,
         cpu_offload: str = "none",
         resolution: int = 640,
+        fp8: bool = False,
+        attention_backend: str | None = None,
+        compile: bool = False,
+        lora: str | None = None,
     ) -> None:
         if resolution not in RESOLUTIONS:
             raise EngineUnavailable(f"qwen resolution must be 640 or 1024, not {resolution!r}")
@@ -100,9 +109,30 @@ class QwenEngine:
         # One layer at a time: the VAE decodes every layer in one batch otherwise, about
         # 1.6 GiB per layer at 640 and 4.1 GiB at 1024 in bfloat16.
         self._pipe.vae.enable_slicing()
+        if lora:
+            _load_lora(self._pipe, lora)
+        transformer = self._pipe.transformer
+        if fp8:
+            # Stored in float8, cast to ``dtype`` one layer at a time as it runs: the
+            # transformer's 38 GiB of bfloat16 weights become about 19 GiB.
+            transformer.enable_layerwise_casting(
+                storage_dtype=torch.float8_e4m3fn, compute_dtype=self.dtype
+            )
+        if attention_backend:
+            try:
+                transformer.set_attention_backend(attention_backend)
+            except Exception as exc:  # unknown name, missing package, kernel not downloadable
+                raise EngineUnavailable(
+                    f"attention backend {attention_backend!r} is not usable: {_short(exc)}"
+                ) from exc
         try:
             if cpu_offload == "model":
                 self._pipe.enable_model_cpu_offload(device=self.device)
+            elif cpu_offload == "group":
+                # Leaf by leaf, the next leaf copied in on a CUDA stream while this one runs.
+                self._pipe.enable_group_offload(
+                    onload_device=self.device, offload_type="leaf_level", use_stream=True
+                )
             elif cpu_offload == "sequential":
                 self._pipe.enable_sequential_cpu_offload(device=self.device)
             else:
@@ -112,13 +142,28 @@ class QwenEngine:
             raise EngineUnavailable(
                 f"could not place the qwen pipeline on {self.device}: {_short(exc)}{hint}"
             ) from exc
+        if compile:
+            # Only the repeated blocks (regional compilation): the first run compiles one
+            # block's graph and reuses it, minutes rather than tens of minutes. Off by
+            # default because that first run, the warm-up, pays the compilation.
+            transformer.compile_repeated_blocks()
         self.load_seconds = time.perf_counter() - started
         logger.info(
-            "qwen engine: %s loaded on %s as %s (offload %s) in %.1f s",
+            "qwen engine: %s loaded on %s as %s (offload %s%s) in %.1f s",
             self.model,
             self.device,
             str(self.dtype).removeprefix("torch."),
             cpu_offload,
+            "".join(
+                f", {name}"
+                for name, on in (
+                    ("fp8 transformer", fp8),
+                    (f"attention {attention_backend}", attention_backend),
+                    ("compiled", compile),
+                    (f"LoRA {lora}", lora),
+                )
+                if on
+            ),
             self.load_seconds,
         )
 
@@ -407,6 +452,20 @@ def _load_pipeline(model: str, dtype: torch.dtype) -> Any:
         raise EngineUnavailable(
             f"could not load Qwen-Image-Layered weights from {model}: {_short(exc)}{hint}"
         ) from exc
+
+
+def _load_lora(pipe: Any, lora: str) -> None:
+    """Load a LoRA into the transformer, unfused: a ``.safetensors`` file, a folder or a repo id."""
+    if importlib.util.find_spec("peft") is None:
+        raise EngineUnavailable("loading a LoRA needs peft: pip install 'lamina[qwen-lora]'")
+    path = Path(lora).expanduser()
+    source, options = (
+        (str(path.parent), {"weight_name": path.name}) if path.is_file() else (lora, {})
+    )
+    try:
+        pipe.load_lora_weights(source, **options)
+    except Exception as exc:
+        raise EngineUnavailable(f"could not load the LoRA {lora}: {_short(exc)}") from exc
 
 
 def _free_memory() -> None:
