@@ -2,8 +2,9 @@
 
 Usage: ``.venv/bin/python -m bench.hostile``. Starts ``lamina serve`` (one classic worker,
 private URLs allowed for the loopback trickling server) in a temporary data dir and sends
-each input of issue 12 once; before each, the API process's peak RSS is reset
-(``/proc/PID/clear_refs``), so each row is that input's own peak. Prints a Markdown table.
+each input of issue 12 once, then 3,000 requests with unknown keys; before each, the API
+process's peak RSS is reset (``/proc/PID/clear_refs``), so each row is that input's own peak.
+Prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import socket
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -104,6 +106,20 @@ def main() -> None:
                     f"| URL trickling a header byte every 2 s (job; `fetch_timeout_s` 20) "
                     f"| job {result['status']}: {result['error']} | | "
                     f"| {time.perf_counter() - began:.1f} s |"
+                )
+                Path(f"/proc/{pid}/clear_refs").write_text("5")
+                before = _status(pid, "VmRSS")
+                began = time.perf_counter()
+                codes = Counter(
+                    client.get("/v1/models", headers={"Authorization": f"Bearer lam_{i}"}).json()[
+                        "error_code"
+                    ]
+                    for i in range(3000)
+                )
+                print(
+                    f"| 3,000 unknown keys from one address | {dict(sorted(codes.items()))} "
+                    f"(401001 = a key lookup) | {_status(pid, 'VmHWM') / MIB:.0f} MiB "
+                    f"| {before / MIB:.0f} MiB | {time.perf_counter() - began:.2f} s |"
                 )
         finally:
             srv.stop()
