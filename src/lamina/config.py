@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     auth_failures_per_minute: int = Field(default=30, ge=0)
     """Unknown or revoked keys per client address per minute (bursts up to that) before the
     address gets 429002 without a key lookup; 0 turns this off."""
+    loopback_without_key: bool = False
+    """Requests from this machine (a loopback address, no proxy headers) that send no key are
+    served as the caller ``local``: for a single user on a laptop. Off by default; never for
+    a server behind a reverse proxy on the same machine that strips forwarding headers."""
 
     @property
     def resolved_database_url(self) -> str:

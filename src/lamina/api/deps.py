@@ -27,18 +27,28 @@ _KEY_HEADER = APIKeyHeader(
 """Reads the raw header (the service parses it) and documents it as the security scheme."""
 
 
+_PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
+"""A request carrying one of these came through a proxy: never keyless, whatever its address."""
+
+
 async def get_caller(
     request: Request,
     service: ServiceDep,
     authorization: Annotated[str | None, Security(_KEY_HEADER)] = None,
 ) -> Caller:
     """The authenticated caller (401001 without a valid key, 429001 over the rate limit,
-    429002 for an address that sent too many unknown keys).
+    429002 for an address that sent too many unknown keys); with ``loopback_without_key``,
+    a keyless request from this machine is the caller ``local``.
 
     A recently verified key is answered on the event loop; only a database lookup goes to
     the thread pool (dependencies are async so that they cost no thread hop each), and an
     address over its failed-key budget is refused before one.
     """
+    if authorization is None:
+        forwarded = any(name in request.headers for name in _PROXY_HEADERS)
+        local = service.local_caller(request.client.host if request.client else None, forwarded)
+        if local is not None:
+            return local
     caller = service.cached_caller(authorization)
     if caller is None:
         address = request.client.host if request.client is not None else "unknown"

@@ -67,6 +67,8 @@ def serve(settings: Settings) -> int:
             f"API docs at /docs",
             flush=True,
         )
+        if settings.loopback_without_key:
+            print("lamina: requests from this machine need no API key (--no-key-on-loopback)")
         config = uvicorn.Config(
             app,
             host=settings.host,

@@ -12,6 +12,7 @@ import asyncio
 import base64
 import binascii
 import hashlib
+import ipaddress
 import re
 import threading
 import time
@@ -129,6 +130,10 @@ class Caller:
 
     owner: str
     name: str
+
+
+LOCAL_CALLER = Caller(owner="local", name="local")
+"""Who keyless requests from this machine are, with ``loopback_without_key``."""
 
 
 class ApiService:
@@ -252,6 +257,20 @@ class ApiService:
                 f"too many unknown API keys from this address; retry in {retry} s",
                 retry_after_s=retry,
             )
+
+    def local_caller(self, address: str | None, forwarded: bool) -> Caller | None:
+        """The keyless caller ``local`` for a request from a loopback ``address`` that no
+        proxy ``forwarded``, when ``loopback_without_key`` is on (rate limit applied); else
+        ``None`` and the request needs a key as usual."""
+        if not self.settings.loopback_without_key or forwarded or address is None:
+            return None
+        try:
+            if not ipaddress.ip_address(address).is_loopback:
+                return None
+        except ValueError:
+            return None
+        self._rate_limit(LOCAL_CALLER)
+        return LOCAL_CALLER
 
     def cached_caller(self, authorization: str | None) -> Caller | None:
         """The caller if its key was verified recently (rate limit applied), else ``None``;

@@ -65,6 +65,14 @@ _FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
         "retention_days",
         {"type": float, "help": "delete finished jobs and their files after this (default 7)"},
     ),
+    "--no-key-on-loopback": (
+        "loopback_without_key",
+        {
+            "action": "store_const",
+            "const": True,
+            "help": "requests from this machine need no API key (single user; not behind a proxy)",
+        },
+    ),
     "--allow-private-urls": (
         "allow_private_urls",
         {"action": "store_const", "const": True, "help": "let image_url reach private networks"},

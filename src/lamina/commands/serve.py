@@ -24,6 +24,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--workers",
         "--public-url",
         "--allow-private-urls",
+        "--no-key-on-loopback",
         "--database-url",
         "--storage",
         "--s3-endpoint-url",
