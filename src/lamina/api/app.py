@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from lamina import __version__
 from lamina.api.errors import error_body, install_error_handlers
 from lamina.api.openapi import document_errors
-from lamina.api.routes import files, health, models, playground, requests, webhooks
+from lamina.api.routes import fal, files, health, models, playground, requests, webhooks
 from lamina.api.routes.docs import install_docs
 from lamina.api.service import ApiService
 from lamina.config import Settings
@@ -55,7 +55,7 @@ def create_app(settings: Settings, *, service: ApiService | None = None) -> Fast
     app.state.service = svc
     install_error_handlers(app)
     install_docs(app)
-    for module in (models, requests, files, webhooks, health, playground):
+    for module in (models, requests, files, webhooks, fal, health, playground):
         app.include_router(module.router)
     document_errors(app)
     # a data: URI may be up to 4/3 of the input limit once base64-encoded
