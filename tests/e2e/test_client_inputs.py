@@ -113,3 +113,4 @@ def test_a_pil_image_is_sent_as_png_with_its_alpha() -> None:
     assert isinstance(source, tuple) and source[0] == "image.png"
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(source[1]))), rgba)
     assert input_source("data:image/png;base64,AAAA") == "data:image/png;base64,AAAA"
+    assert input_source("HTTPS://example.com/a.png") == "HTTPS://example.com/a.png"

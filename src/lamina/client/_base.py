@@ -204,7 +204,7 @@ def input_source(image: ImageInput) -> str | tuple[str, bytes]:
     local path otherwise, so ``run("poster.png")`` works as a newcomer expects. A PIL
     image is sent as PNG (lossless, keeps alpha).
     """
-    if isinstance(image, str) and image.startswith(_URL_SCHEMES):
+    if isinstance(image, str) and image[:8].lower().startswith(_URL_SCHEMES):
         return image
     if isinstance(image, str | Path | bytes):
         if not isinstance(image, bytes) and not Path(image).is_file():
