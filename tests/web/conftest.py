@@ -1,4 +1,5 @@
-"""What the browser tests share: one headless Chromium (Debian's, driven by Playwright)."""
+"""What the browser tests share: one headless Chromium (Debian's, driven by Playwright) and
+one ``lamina serve`` on the classic engine."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, sync_playwright
+from tests.e2e.conftest import Server, start_server
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -19,7 +21,7 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     executable = shutil.which("chromium")
     assert executable, "Chromium is needed for the browser tests (scripts/test installs it)"
@@ -27,3 +29,10 @@ def browser() -> Iterator[Browser]:
         browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture(scope="session")
+def classic_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    server = start_server(tmp_path_factory.mktemp("web"), extra=["--engine", "classic"])
+    yield server
+    server.stop()

@@ -4,36 +4,28 @@ scripts and styles are served by lamina itself, checked over HTTP and in headles
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, Request, Route, expect
-from tests.e2e.conftest import Server, start_server
+from tests.e2e.conftest import Server
 
 # where FastAPI's stock pages, their icon and ReDoc's fonts come from
 CDN_HOSTS = ("jsdelivr", "unpkg", "cdnjs", "googleapis", "gstatic", "fastapi.tiangolo.com")
 REFERENCE = re.compile(r"""(?:src|href)=["']([^"']+)["']""")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = start_server(tmp_path_factory.mktemp("docs"))
-    yield srv
-    srv.stop()
-
-
 @pytest.mark.parametrize(("path", "assets"), [("/docs", 3), ("/redoc", 2)])
 def test_the_pages_and_their_assets_are_served_by_lamina(
-    server: Server, path: str, assets: int
+    classic_server: Server, path: str, assets: int
 ) -> None:
-    page = httpx.get(server.url + path)
+    page = httpx.get(classic_server.url + path)
     assert page.status_code == 200
     urls = [urljoin(str(page.url), ref) for ref in REFERENCE.findall(page.text)]
     assert len(urls) == assets, urls  # scripts, styles and the icon
     for url in urls:
-        assert urlsplit(url).netloc == urlsplit(server.url).netloc, url
+        assert urlsplit(url).netloc == urlsplit(classic_server.url).netloc, url
         asset = httpx.get(url)
         assert asset.status_code == 200 and len(asset.content) > 1000, url
         if url.endswith(".css"):
@@ -48,11 +40,11 @@ def test_the_pages_and_their_assets_are_served_by_lamina(
 
 
 def test_swagger_ui_and_redoc_render_with_every_other_host_cut_off(
-    server: Server, browser: Browser
+    classic_server: Server, browser: Browser
 ) -> None:
     context = browser.new_context()
     elsewhere: list[str] = []
-    origin = urlsplit(server.url).netloc
+    origin = urlsplit(classic_server.url).netloc
 
     def only_lamina(route: Route, request: Request) -> None:
         if urlsplit(request.url).netloc in (origin, ""):
@@ -63,10 +55,10 @@ def test_swagger_ui_and_redoc_render_with_every_other_host_cut_off(
 
     context.route("**/*", only_lamina)
     page = context.new_page()
-    page.goto(server.url + "/docs")
+    page.goto(classic_server.url + "/docs")
     expect(page.locator(".opblock-summary-path").first).to_be_visible(timeout=30_000)
     assert page.locator(".opblock-summary-path", has_text="/v1/files").count() >= 1
-    page.goto(server.url + "/redoc")
+    page.goto(classic_server.url + "/redoc")
     expect(page.get_by_text("/v1/requests/{request_id}/status").first).to_be_attached(
         timeout=30_000
     )

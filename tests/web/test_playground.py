@@ -15,13 +15,6 @@ from playwright.sync_api import Browser, Page, expect
 from tests.e2e.conftest import Server, start_server
 
 
-@pytest.fixture(scope="module")
-def classic_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    server = start_server(tmp_path_factory.mktemp("web"), extra=["--engine", "classic"])
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1200, "height": 800})
