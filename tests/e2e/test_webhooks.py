@@ -190,6 +190,26 @@ def test_failed_and_cancelled_requests_are_delivered_too(
     }
 
 
+def test_a_keys_default_webhook_is_used_when_a_submit_names_none(
+    hooks_server: Server, image_host: ImageHost, receiver: Receiver
+) -> None:
+    srv = hooks_server
+    default = srv.url + "/v1/webhooks/default"
+    assert httpx.get(default, headers=srv.auth()).json() == {"url": None}
+    answer = httpx.put(default, json={"url": receiver.url}, headers=srv.auth())
+    assert answer.json() == {"url": receiver.url}
+    url = image_host.add("/hook-default.png", png_bytes(design(16, seed=13)))
+    body = {"image_url": url, "num_layers": 1}
+    request_id = httpx.post(srv.url + SUBMIT, json=body, headers=srv.auth()).json()["request_id"]
+    (delivery,) = receiver.wait(1)
+    payload = Webhook(_secret(srv)).verify(delivery.body, delivery.headers)
+    assert payload["data"]["request_id"] == request_id
+    assert httpx.put(default, json={"url": None}, headers=srv.auth()).json() == {"url": None}
+    plain = httpx.post(srv.url + SUBMIT, json=body, headers=srv.auth()).json()["request_id"]
+    wait_for(srv, plain, {"completed"})
+    assert _log(srv, plain)["state"] is None
+
+
 def test_a_restart_between_attempts_loses_no_delivery(
     tmp_path_factory: pytest.TempPathFactory, image_host: ImageHost, receiver: Receiver
 ) -> None:

@@ -211,6 +211,14 @@ class WebhookLog(_Answer):
     attempts: list[WebhookAttemptInfo]
 
 
+class WebhookDefault(BaseModel):
+    """The key's default webhook: used by submits that send no ``webhook_url``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(default=None, min_length=1, max_length=8192)
+
+
 class WebhookSecret(_Answer):
     """The ``whsec_...`` secret that verifies this key's webhooks (Standard Webhooks)."""
 

@@ -55,6 +55,7 @@ from lamina.api.schemas import (
     SubmitRequest,
     SubmitResponse,
     WebhookAttemptInfo,
+    WebhookDefault,
     WebhookLog,
     WebhookSecret,
 )
@@ -306,18 +307,9 @@ class ApiService:
         except InvalidParams as exc:
             raise SchemaViolation(str(exc)) from exc
         webhook = None
-        if body.webhook_url is not None:
-            url = body.webhook_url.strip()
-            try:
-                check_url(
-                    url,
-                    allow_private=self.settings.allow_private_urls,
-                    resolver=self.resolver,
-                    what="webhook_url",
-                )
-            except UnsafeURL as exc:
-                raise BadInput(str(exc)) from exc
-            webhook = {"url": url, "base_url": base_url}
+        url = body.webhook_url or self.keys.webhook_default(caller.owner)
+        if url is not None:
+            webhook = {"url": self._check_webhook_url(url), "base_url": base_url}
         input_key, input_url, shown_url = self._resolve_input(body.image_url)
         job = self.store.submit(
             owner=caller.owner,
@@ -500,6 +492,30 @@ class ApiService:
         return CancelResponse(request_id=job.id, status=job.state.value, outcome=outcome)
 
     # -- webhooks ------------------------------------------------------------------------
+
+    def webhook_default(self, caller: Caller) -> WebhookDefault:
+        """The caller's default webhook (``url`` null when none)."""
+        return WebhookDefault(url=self.keys.webhook_default(caller.owner))
+
+    def set_webhook_default(self, caller: Caller, body: WebhookDefault) -> WebhookDefault:
+        """Set or clear (``url`` null) the caller's default webhook, checked as at submit."""
+        url = None if body.url is None else self._check_webhook_url(body.url)
+        self.keys.set_webhook_default(caller.owner, url)
+        return WebhookDefault(url=url)
+
+    def _check_webhook_url(self, url: str) -> str:
+        """``url`` stripped, if it passes the SSRF rules of ``image_url``; else BadInput."""
+        url = url.strip()
+        try:
+            check_url(
+                url,
+                allow_private=self.settings.allow_private_urls,
+                resolver=self.resolver,
+                what="webhook_url",
+            )
+        except UnsafeURL as exc:
+            raise BadInput(str(exc)) from exc
+        return url
 
     def webhook_secret(self, caller: Caller) -> WebhookSecret:
         """The secret that verifies the caller's webhooks."""

@@ -104,6 +104,19 @@ class KeyStore:
             return None
         return _key(row)
 
+    def webhook_default(self, key_id: str) -> str | None:
+        """The key's default webhook URL, or ``None``."""
+        stmt = sa.select(api_keys.c.webhook_url).where(api_keys.c.id == key_id)
+        with self.engine.connect() as conn:
+            found: str | None = conn.execute(stmt).scalar_one_or_none()
+        return found
+
+    def set_webhook_default(self, key_id: str, url: str | None) -> None:
+        """Set (or, with ``None``, clear) the key's default webhook URL."""
+        stmt = sa.update(api_keys).where(api_keys.c.id == key_id).values(webhook_url=url)
+        with self.engine.begin() as conn:
+            conn.execute(stmt)
+
     def count_active(self) -> int:
         """How many keys are not revoked (``lamina serve`` creates one when there are none)."""
         stmt = (

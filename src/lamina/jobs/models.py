@@ -107,8 +107,10 @@ api_keys = sa.Table(
     sa.Column("secret_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("revoked_at", UTCDateTime(), nullable=True),
+    sa.Column("webhook_url", sa.Text(), nullable=True),
 )
-"""API keys: only a SHA-256 of the secret and a short prefix for display are kept."""
+"""API keys: only a SHA-256 of the secret and a short prefix for display are kept;
+``webhook_url`` is the key's default webhook (for submits that name none)."""
 
 webhook_attempts = sa.Table(
     "lamina_webhook_attempts",
