@@ -107,7 +107,7 @@ class QwenEngine:
         self._pipe = _load_pipeline(self.model, self.dtype)
         self._pipe.set_progress_bar_config(disable=True)
         # One layer at a time: the VAE decodes every layer in one batch otherwise, about
-        # 1.6 GiB per layer at 640 and 4.1 GiB at 1024 in bfloat16.
+        # 1.6 GiB per layer at 640 and 3.8 GiB at 1024 in bfloat16 (bench/qwen_vae_memory.py).
         self._pipe.vae.enable_slicing()
         if lora:
             _load_lora(self._pipe, lora)
@@ -143,9 +143,9 @@ class QwenEngine:
                 f"could not place the qwen pipeline on {self.device}: {_short(exc)}{hint}"
             ) from exc
         if compile:
-            # Only the repeated blocks (regional compilation): the first run compiles one
-            # block's graph and reuses it, minutes rather than tens of minutes. Off by
-            # default because that first run, the warm-up, pays the compilation.
+            # Only the repeated blocks (regional compilation): one block's graph is compiled
+            # and reused by all 60. Off by default: the warm-up pays the compilation, and a
+            # request at a new working size compiles again.
             transformer.compile_repeated_blocks()
         self.load_seconds = time.perf_counter() - started
         logger.info(
