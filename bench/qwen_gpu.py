@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(args.device)
         started = time.perf_counter()
+        engine: QwenEngine | None = None
         try:
             engine = QwenEngine(
                 model=args.model,
@@ -74,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         except (LaminaError, torch.OutOfMemoryError) as exc:
             print(f"{mode}: could not start: {exc}", file=sys.stderr)
             rows.append({"mode": mode, "error": str(exc)})
+            del engine  # a warm-up that failed must not hold the GPU for the next mode
             continue
         load_s = time.perf_counter() - started
         for resolution in resolutions:
