@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import statistics
 import sys
 import time
@@ -29,11 +28,10 @@ from tqdm import tqdm
 from bench.baselines import single_layer
 from bench.layerd_eval import EditScores, evaluate, mean_scores
 from bench.quality import BASELINES, Method, build_methods
-from bench.real import photo, psd, svg
-from bench.real.common import CACHE_VERSION, MAX_SIDE, RealSample, default_cache, load_set, save_set
+from bench.real.common import RealSample, default_cache
+from bench.real.sets import SETS, load, load_log
 from lamina.errors import LaminaError
 
-SETS = ("svg", "psd", "photo")
 DEFAULT_OUT = Path("docs/benchmarks/real.md")
 MAX_EDITS = 2
 
@@ -49,29 +47,6 @@ class Result:
     seconds: float
     scores: list[EditScores]
     failure: str = ""
-
-
-def load(
-    name: str, cache: Path, psd_sources: Sequence[Path], *, rebuild: bool = False
-) -> list[RealSample]:
-    """Set ``name`` from the cache, built (and cached) first when missing or stale."""
-    sources = sorted(str(p.resolve()) for p in psd_sources) if name == "psd" else []
-    key: dict[str, object] = {"version": CACHE_VERSION, "max_side": MAX_SIDE, "sources": sources}
-    folder = cache / "sets" / name
-    cached = None if rebuild else load_set(folder, key)
-    if cached is not None:
-        return cached
-    print(f"building the {name} set into {folder} ...", file=sys.stderr)
-    if name == "svg":
-        samples, log = svg.build(cache)
-    elif name == "psd":
-        if not psd_sources:
-            raise SystemExit("--set psd needs --psd-source DIR (see docs/benchmarks.md)")
-        samples, log = psd.build(psd_sources)
-    else:
-        samples, log = photo.build(cache)
-    save_set(folder, samples, {"key": key, "log": log})
-    return samples
 
 
 def run(
@@ -99,6 +74,24 @@ def _means(results: Sequence[Result]) -> list[EditScores]:
     return mean_scores([r.scores for r in results])
 
 
+def _kind_table(rows: Sequence[Result], methods: Sequence[str]) -> list[str]:
+    """Per kind, then all: each method's IoU and L1 at 0..2 merges and its cost over k-means'."""
+    out = ["| kind (n) | method | IoU 0/1/2 | L1 0/1/2 | cost /km |", "|---|---|---|---|---:|"]
+    kinds = sorted({r.sample.kind for r in rows})
+    for kind in [*kinds, "all"] if len(kinds) > 1 else kinds:
+        group = [r for r in rows if kind in ("all", r.sample.kind)]
+        n = len({r.sample.name for r in group})
+        km = [r for r in group if r.method == "kmeans"]
+        km_cost = _means(km)[0].cost if km else float("nan")
+        for m in methods:
+            mean = _means([r for r in group if r.method == m])
+            iou = " / ".join(f"{e.alpha_iou:.3f}" for e in mean)
+            l1 = " / ".join(f"{e.rgb_l1:.3f}" for e in mean)
+            label = f"**{kind}** ({n})" if kind == "all" else f"{kind} ({n})"
+            out.append(f"| {label} | {m} | {iou} | {l1} | {mean[0].cost / km_cost:.2f} |")
+    return out
+
+
 def render_report(
     results: Sequence[Result], *, command: str, logs: dict[str, dict[str, str]]
 ) -> str:
@@ -119,31 +112,17 @@ def render_report(
         by_set[r.sample.set].append(r)
     for set_name, rows in by_set.items():
         names = {r.sample.name for r in rows}
-        splits = sorted({r.sample.split for r in rows})
+        splits = [s for s in ("tune", "heldout") if any(r.sample.split == s for r in rows)]
         lines += [f"## {set_name} ({len(names)} images, split: {', '.join(splits)})", ""]
         lines += ["| method | median s/image | failures |", "|---|---:|---:|"]
         for m in methods:
             mine = [r for r in rows if r.method == m]
             fails = sum(1 for r in mine if r.failure)
             lines.append(f"| {m} | {statistics.median(r.seconds for r in mine):.3f} | {fails} |")
-        lines += [
-            "",
-            "| kind (n) | method | IoU 0/1/2 | L1 0/1/2 | cost /km |",
-            "|---|---|---|---|---:|",
-        ]
-        kinds = sorted({r.sample.kind for r in rows})
-        for kind in [*kinds, "all"]:
-            group = [r for r in rows if kind in ("all", r.sample.kind)]
-            n = len({r.sample.name for r in group})
-            km = [r for r in group if r.method == "kmeans"]
-            km_cost = _means(km)[0].cost if km else float("nan")
-            for m in methods:
-                mean = _means([r for r in group if r.method == m])
-                iou = " / ".join(f"{e.alpha_iou:.3f}" for e in mean)
-                l1 = " / ".join(f"{e.rgb_l1:.3f}" for e in mean)
-                ratio = mean[0].cost / km_cost if km else float("nan")
-                label = f"**{kind}** ({n})" if kind == "all" else f"{kind} ({n})"
-                lines.append(f"| {label} | {m} | {iou} | {l1} | {ratio:.2f} |")
+        for split in [*splits, "all"] if len(splits) > 1 else splits:
+            part = [r for r in rows if split in ("all", r.sample.split)]
+            lines += ["", f"### {split} ({len({r.sample.name for r in part})} images)", ""]
+            lines += _kind_table(part, methods)
         worst = sorted(
             (r for r in rows if r.method not in BASELINES), key=lambda r: -r.scores[0].cost
         )[:5]
@@ -264,12 +243,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out.write_text(report, encoding="utf-8")
     write_csv(results, args.out.with_suffix(".csv"))
     return 0
-
-
-def load_log(folder: Path) -> dict[str, str]:
-    """The kept/dropped log stored with a built set."""
-    path = folder / "manifest.json"
-    return json.loads(path.read_text("utf-8")).get("log", {}) if path.is_file() else {}
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from bench.contact_sheet import pick, sheet
 from bench.real.common import (
+    RealSample,
     fit_layers,
     keeps,
     load_set,
@@ -112,3 +114,18 @@ def test_cache_round_trip_and_stale_key(tmp_path: Path) -> None:
     assert back.name == "a" and back.meta == {"k": "v"} and back.split == sample.split
     assert np.array_equal(back.image, sample.image)
     assert load_set(tmp_path, {"v": 2}) is None
+
+
+def test_contact_sheet_mixes_sets_and_kinds() -> None:
+    def sample(name: str, set_name: str, kind: str) -> RealSample:
+        return make_sample(name, set_name, kind, [_layer(4, 4, (0, 0, 0), 255)])
+
+    sets = {
+        "svg": [sample(f"e{i}", "svg", "emoji") for i in range(5)] + [sample("f", "svg", "flag")],
+        "photo": [sample(f"p{i}", "photo", "cutout") for i in range(5)],
+    }
+    chosen = pick(sets, rows=6)
+    assert [s.set for s in chosen] == ["svg", "photo"] * 3
+    assert "f" in [s.name for s in chosen]
+    image = sheet([("x", chosen[0].image, chosen[0].layers * 12)])
+    assert image.size[0] < 1200
