@@ -26,6 +26,7 @@ from bench.quality import build_methods
 from bench.real.common import RealSample, default_cache
 from bench.real.sets import SETS, load
 from lamina.errors import LaminaError
+from lamina.types import MAX_LAYERS
 
 ROWS = 12
 THUMB = 120
@@ -104,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = []
     for sample in pick(sets):
         try:
-            layers = method(sample.image.copy(), len(sample.layers))
+            layers = method(sample.image.copy(), min(len(sample.layers), MAX_LAYERS))
         except LaminaError as exc:
             print(f"{sample.name}: {exc}", file=sys.stderr)
             layers = []

@@ -31,6 +31,7 @@ from bench.quality import BASELINES, Method, build_methods
 from bench.real.common import RealSample, default_cache
 from bench.real.sets import SETS, load, load_log
 from lamina.errors import LaminaError
+from lamina.types import MAX_LAYERS
 
 DEFAULT_OUT = Path("docs/benchmarks/real.md")
 MAX_EDITS = 2
@@ -55,7 +56,7 @@ def run(
     """Every method on every sample; a :class:`LaminaError` scores as the input as one layer."""
     results = []
     for sample in tqdm(samples, disable=not progress, file=sys.stderr):
-        k = len(sample.layers) if layers == "gt" else int(layers)
+        k = min(len(sample.layers), MAX_LAYERS) if layers == "gt" else int(layers)
         for name, method in methods.items():
             failure = ""
             start = time.perf_counter()
