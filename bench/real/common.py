@@ -20,7 +20,7 @@ MAX_SIDE = 512
 KEEP_PSNR_DB = 40.0
 TUNE_SHARE = 70
 #: Bump when a loader changes what it builds, so stale caches are rebuilt.
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 
 
 @dataclass

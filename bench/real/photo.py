@@ -29,7 +29,7 @@ PHOTOS = (
     "retina",
     "colorwheel",
 )
-SAMPLES = 20
+SAMPLES = 30
 
 
 def _photo(name: str, max_side: int) -> RGBA:

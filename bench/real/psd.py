@@ -92,8 +92,8 @@ def top_layers(psd: PSDImage) -> list[Layer]:
     return top
 
 
-def document_layers(psd: PSDImage) -> tuple[list[RGBA], RGBA | None, list[Layer]]:
-    """Visible top-level layers as full-canvas RGBA, the stored preview and the layers."""
+def document_layers(psd: PSDImage) -> tuple[list[RGBA], RGBA | None]:
+    """Visible top-level layers as full-canvas RGBA, and the stored preview."""
     top = top_layers(psd)
     rendered = []
     for layer in top:
@@ -101,7 +101,7 @@ def document_layers(psd: PSDImage) -> tuple[list[RGBA], RGBA | None, list[Layer]
         if image is not None:
             rendered.append(np.asarray(image.convert("RGBA")))
     preview = psd.topil()
-    return rendered, None if preview is None else np.asarray(preview.convert("RGBA")), top
+    return rendered, None if preview is None else np.asarray(preview.convert("RGBA"))
 
 
 def load_document(name: str, path: Path, max_side: int = MAX_SIDE) -> RealSample | str:
@@ -112,7 +112,7 @@ def load_document(name: str, path: Path, max_side: int = MAX_SIDE) -> RealSample
             psd = PSDImage.open(path)
             if psd.color_mode.name != "RGB" or psd.depth != 8:
                 return f"dropped: {psd.color_mode.name} {psd.depth}-bit (want 8-bit RGB)"
-            layers, preview, top = document_layers(psd)
+            layers, preview = document_layers(psd)
             if preview is None:
                 return "dropped: no stored preview"
             layers = [layer for layer in layers if layer[..., 3].any()]
@@ -121,7 +121,7 @@ def load_document(name: str, path: Path, max_side: int = MAX_SIDE) -> RealSample
             db = psnr_on_white(composite_uint8(layers), preview)
             if db < KEEP_PSNR_DB:
                 return f"dropped: layers composite to the preview at {db:.1f} dB"
-            kind = classify(top)
+            kind = classify(list(psd))
     except Exception as exc:  # any file psd-tools cannot read is dropped and logged
         return f"dropped: psd-tools failed ({type(exc).__name__}: {exc})"[:160]
     return make_sample(
