@@ -28,6 +28,8 @@ from lamina.engines.classic.order import (
     hidden_gap_cues,
     padded_box,
     straight_edge_cues,
+    stroke_cues,
+    strokes,
 )
 from lamina.engines.classic.overlay import find_overlays, peel
 from lamina.engines.classic.segment import adjacency, region_means, roughness, segment, to_lab
@@ -39,6 +41,8 @@ from lamina.engines.classic.spill import (
     shadow_opacity,
 )
 from lamina.engines.classic.text import group_glyphs
+from lamina.engines.classic.textdet import available as textdet_available
+from lamina.engines.classic.textdet import text_lines
 
 Mask = NDArray[np.bool_]
 FloatImage = NDArray[np.float32]
@@ -121,8 +125,13 @@ def _colour_clusters(colours: NDArray[np.float32], radius: float) -> int:
     return count
 
 
-def find_elements(lab: FloatImage, valid: Mask) -> Elements:
-    """Segment, then merge letter counters into their surroundings and letters into lines."""
+def find_elements(lab: FloatImage, valid: Mask, lines: Labels | None = None) -> Elements:
+    """Segment, then merge letter counters into their surroundings and letters into lines.
+
+    ``lines`` is a label map of detected text lines (:func:`~.textdet.text_lines`,
+    0 = none): the letters of one detected line become one element even where
+    their shapes alone would not join them, and never stay in the background.
+    """
     h, w = valid.shape
     regions, texture = segment(lab, valid, min_area=max(4, (h * w) // 20000))
     n = int(regions.max()) + 1
@@ -140,7 +149,12 @@ def find_elements(lab: FloatImage, valid: Mask) -> Elements:
     bg = int(np.flatnonzero(is_bg)[0])
     tex_frac = np.bincount(regions[texture], minlength=n) / np.maximum(counts, 1)
     heights = bboxes[:, 3] - bboxes[:, 1]
+    detected = _detected_lines(regions, n, lab, lines, bg) if lines is not None else []
+    for members in detected:
+        is_bg[members] = False
     glyph = (heights <= max(3, 0.25 * h)) & (counts <= 0.02 * h * w) & (tex_frac < 0.5) & ~is_bg
+    for members in detected:
+        glyph[members] = True
     target = np.arange(n)
     a, b, length = adjacency(regions)
     for g in np.flatnonzero(glyph):
@@ -173,6 +187,12 @@ def find_elements(lab: FloatImage, valid: Mask) -> Elements:
                 glyph[c] = False
     target[is_bg] = bg
     line = group_glyphs(bboxes, colours, glyph)
+    for members in detected:
+        groups = np.unique(line[members])
+        line[np.isin(line, groups)] = groups.min()
+    detected_text = np.zeros(n, bool)
+    for members in detected:
+        detected_text[members] = True
     rep = line[target]
     rep_bg = rep[bg]
     others = np.unique(rep[rep != rep_bg])
@@ -186,9 +206,12 @@ def find_elements(lab: FloatImage, valid: Mask) -> Elements:
     el_boxes = bounding_boxes(labels, m)
     el_tex = np.bincount(labels[texture & (labels >= 0)], minlength=m) / np.maximum(el_areas, 1)
     glyph_members = np.bincount(element_of[glyph], minlength=m)
+    read = np.bincount(element_of[detected_text], minlength=m) > 0
     kinds = ["background"]
     for e in range(1, m):
-        if el_tex[e] > 0.5:
+        if read[e]:
+            kinds.append("text")
+        elif el_tex[e] > 0.5:
             kinds.append("image")
         elif glyph_members[e] >= 2:
             kinds.append("text")
@@ -196,6 +219,60 @@ def find_elements(lab: FloatImage, valid: Mask) -> Elements:
             kinds.append("panel" if el_areas[e] > 0.15 * h * w else "shape")
     elements = Elements(labels, kinds, el_areas, el_boxes, el_colours)
     return _refine_grainy_background(elements, lab)
+
+
+def _detected_lines(
+    regions: Labels, n: int, lab: FloatImage, lines: Labels, bg: int
+) -> list[NDArray[np.intp]]:
+    """The regions that are letters of each detected text line (one index array per line).
+
+    A letter lies mostly (60%) inside the line's region, is no taller than it
+    and differs from every colour the region's rim shows (the page, a card, a
+    button, each stripe of a striped backdrop). A detection is kept only when
+    it holds two letters or more, or one that is long like a word in a joined
+    script.
+    """
+    out: list[NDArray[np.intp]] = []
+    if int(lines.max()) == 0:
+        return out
+    sizes = np.bincount(regions[regions >= 0], minlength=n)
+    kernel = np.ones((3, 3), np.uint8)
+    for k, sl in enumerate(ndimage.find_objects(lines), start=1):
+        if sl is None:
+            continue
+        ys = slice(max(sl[0].start - 2, 0), sl[0].stop + 2)
+        xs = slice(max(sl[1].start - 2, 0), sl[1].stop + 2)
+        mine = lines[ys, xs] == k
+        sub = regions[ys, xs]
+        rim = cv2.dilate(mine.astype(np.uint8), kernel).astype(bool) & ~mine & (sub >= 0)
+        if not rim.any():
+            continue
+        rim_share = np.bincount(sub[rim], minlength=n) / rim.sum()
+        around = lab[ys, xs][rim]
+        backdrops = [
+            around[sub[rim] == r].mean(axis=0)
+            for r in np.flatnonzero(rim_share >= min(0.1, rim_share.max()))
+        ]
+        inside = np.bincount(sub[mine & (sub >= 0)], minlength=n)
+        members = np.flatnonzero((inside >= 0.6 * np.maximum(sizes, 1)) & (inside > 0))
+        height = sl[0].stop - sl[0].start
+        boxes = ndimage.find_objects(sub + 1, max_label=n)
+        keep = []
+        for r in members:
+            box = boxes[r]
+            if r == bg or box is None or box[0].stop - box[0].start > 1.2 * height:
+                continue
+            colour = lab[ys, xs][sub == r].mean(axis=0)
+            if min(float(np.linalg.norm(colour - c)) for c in backdrops) >= 12.0:
+                keep.append(r)
+        if not keep:
+            continue
+        first = boxes[keep[0]]
+        if len(keep) >= 2 or first[1].stop - first[1].start >= 2.5 * (
+            first[0].stop - first[0].start
+        ):
+            out.append(np.asarray(keep, np.intp))
+    return out
 
 
 PHOTO_SPREAD = 20.0
@@ -447,16 +524,19 @@ def _plan_elements(
     """:func:`plan_layers` for an image without overlays."""
     h, w = valid.shape
     lab = to_lab(np.clip(np.rint(rgb * 255.0), 0, 255).astype(np.uint8))
-    el = drop_backdrop_specks(drop_slivers(find_elements(lab, valid), lab), lab)
+    lines = text_lines(rgb) if textdet_available() else None
+    el = drop_backdrop_specks(drop_slivers(find_elements(lab, valid, lines), lab), lab)
     el = join_hidden_lines(el, lab)
     m = len(el.kinds)
     group_of = np.zeros(max(m, 1), np.int64)
+    stroke = np.zeros(m, bool)
     groups: list[list[int]] = []
     weights = np.zeros((m, m), np.float64)
     if m > 1:
-        complete = np.array([k in _COMPLETE_KINDS for k in el.kinds])
-        overlap = extent_overlaps(el.labels, el.bboxes, complete)
-        weights = below_edges(overlap, el.areas)
+        stroke = strokes(el.labels, el.kinds, el.areas)
+        complete = np.array([k in _COMPLETE_KINDS for k in el.kinds]) & ~stroke
+        overlap = extent_overlaps(el.labels, el.bboxes, complete, hollow=stroke)
+        weights = below_edges(overlap, el.areas) + stroke_cues(el.labels, stroke)
         # Border cues (T-junctions, convex outlines, gaps hidden in text lines) vote too.
         weights = weights + straight_edge_cues(el.labels, m)
         solid = complete & (el.areas >= 0.002 * h * w)  # specks' outlines say little
@@ -490,6 +570,9 @@ def _plan_elements(
             ys, xs = crop(padded_box(el.bboxes[e], h, w))
             visible = el.labels[ys, xs] == e
             above = layer_of_pixel[ys, xs] > k
+            if stroke[e]:
+                amodal[ys, xs] |= visible
+                continue
             amodal[ys, xs] |= amodal_mask(visible, above, complete=el.kinds[e] in _COMPLETE_KINDS)
         kinds = {el.kinds[e] for e in members}
         plans.append(LayerPlan(kinds.pop() if len(kinds) == 1 else "element", amodal, None))

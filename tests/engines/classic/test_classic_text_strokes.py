@@ -1,0 +1,83 @@
+"""Learned text-line detection (opt-in) and outlines drawn over fills."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+from PIL import Image, ImageDraw, ImageFont
+
+from lamina.engines.classic import ClassicEngine, textdet
+from lamina.types import DecomposeParams
+
+RGBA = NDArray[np.uint8]
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
+
+
+def poster() -> RGBA:
+    """A cream page with a red headline and a green disc."""
+    img = Image.new("RGB", (512, 384), (240, 230, 200))
+    draw = ImageDraw.Draw(img)
+    draw.text((40, 40), "Up to 50% off", font=ImageFont.truetype(FONT, 32), fill=(200, 30, 30))
+    draw.ellipse((350, 150, 475, 275), fill=(20, 160, 60))
+    rgb = np.asarray(img)
+    return np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
+
+
+@pytest.fixture
+def detector(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAMINA_TEXT_MODEL", "rapidocr")
+    if not textdet.available():
+        pytest.skip("the text extra (rapidocr, onnxruntime) is not installed")
+
+
+def test_detection_is_off_unless_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LAMINA_TEXT_MODEL", raising=False)
+    assert textdet.model_path() is None and not textdet.available()
+
+
+@pytest.mark.usefixtures("detector")
+def test_detector_finds_the_line_and_not_the_disc() -> None:
+    image = poster()
+    lines = textdet.text_lines(image[..., :3].astype(np.float32) / 255.0)
+    assert lines.max() == 1
+    ys, xs = np.nonzero(lines)
+    assert xs.min() <= 45 and xs.max() >= 270 and ys.min() <= 48 and ys.max() >= 70
+    assert not lines[150:276, 350:476].any()
+
+
+@pytest.mark.usefixtures("detector")
+def test_a_detected_line_lands_whole_in_one_layer_above_the_background() -> None:
+    image = poster()
+    stack = ClassicEngine().decompose(image, DecomposeParams(num_layers=3))
+    red = (image[..., 0] > 150) & (image[..., 1] < 100)
+    holders = [k for k in (1, 2) if (stack.layers[k].rgba[..., 3][red] > 128).mean() > 0.9]
+    assert len(holders) == 1, holders
+    assert stack.layers[holders[0]].kind == "text"
+    # Nothing of the line stays in the background: under it lies the page's colour.
+    under = stack.layers[0].rgba[..., :3][red].astype(int)
+    assert np.abs(under - (240, 230, 200)).max() <= 12
+
+
+def test_an_outline_drawn_over_fills_is_on_top_and_hollow() -> None:
+    """Line art (OpenMoji's construction): colour fills, then a black outline over them."""
+    image = np.full((256, 256, 4), 255, np.uint8)
+    cv2.circle(image, (128, 128), 90, (250, 200, 30, 255), -1, lineType=cv2.LINE_AA)
+    cv2.rectangle(image, (90, 150), (166, 170), (220, 60, 60, 255), -1)
+    cv2.circle(image, (128, 128), 90, (0, 0, 0, 255), 6, lineType=cv2.LINE_AA)
+    cv2.circle(image, (95, 100), 12, (0, 0, 0, 255), 5, lineType=cv2.LINE_AA)
+    cv2.circle(image, (161, 100), 12, (0, 0, 0, 255), 5, lineType=cv2.LINE_AA)
+    cv2.line(image, (100, 100), (156, 100), (0, 0, 0, 255), 5, lineType=cv2.LINE_AA)
+    stack = ClassicEngine().decompose(image, DecomposeParams(num_layers=4))
+    black = image[..., :3].max(axis=2) < 40
+    yellow = (image[..., 0] > 200) & (image[..., 2] < 80)
+    line_layer = max(
+        range(1, 4), key=lambda k: int((stack.layers[k].rgba[..., 3][black] > 128).sum())
+    )
+    fill_layer = max(
+        range(1, 4), key=lambda k: int((stack.layers[k].rgba[..., 3][yellow] > 128).sum())
+    )
+    assert line_layer > fill_layer > 0
+    # The outline layer has no black body under the fills: its inside stays clear.
+    assert (stack.layers[line_layer].rgba[..., 3][yellow] == 0).mean() > 0.95
