@@ -81,3 +81,19 @@ def test_an_outline_drawn_over_fills_is_on_top_and_hollow() -> None:
     assert line_layer > fill_layer > 0
     # The outline layer has no black body under the fills: its inside stays clear.
     assert (stack.layers[line_layer].rgba[..., 3][yellow] == 0).mean() > 0.95
+
+
+def test_a_blurred_element_on_a_flat_page_gets_its_own_layer() -> None:
+    """A soft-edged letter fades into the page in steps region growing joins; asked for a
+    layer, the engine must still lift it off the page (a PSD test file's 'A' was lost)."""
+    img = Image.new("RGB", (256, 256), (255, 255, 255))
+    ImageDraw.Draw(img).text((60, 30), "A", font=ImageFont.truetype(FONT, 160), fill=(240, 60, 150))
+    rgb = cv2.GaussianBlur(np.asarray(img), (0, 0), 6)
+    image = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
+    stack = ClassicEngine().decompose(image, DecomposeParams(num_layers=2))
+    pink = rgb[..., 1] < 150
+    top = stack.layers[1]
+    assert not top.empty
+    assert (top.rgba[..., 3][pink] > 128).mean() > 0.9
+    under = stack.layers[0].rgba[..., :3][pink].astype(int)
+    assert np.abs(under - 255).max() <= 40

@@ -435,6 +435,47 @@ def _hidden_gap(el: Elements, a: int, b: int) -> bool:
     return covering_element(el.labels, el.bboxes, gap, line, [a, b]) is not None
 
 
+SOFT_DISTANCE = 20.0
+"""Lab distance from a flat backdrop's colour beyond which a pixel belongs to something on it."""
+
+
+def soft_elements(el: Elements, lab: FloatImage) -> Elements:
+    """Elements with soft edges that region growing let melt into a flat backdrop.
+
+    Region growing joins neighbours whose colours differ a little, so a blurred
+    letter or a feathered disc fades into the page through steps that are each
+    small and becomes part of it. Only when layers would otherwise stay empty,
+    and only over a flat backdrop (three quarters of it within 4 Lab of its
+    median colour), areas of at least 0.2% of the image that lie far from the
+    backdrop's colour become elements, each grown to its fading rim.
+    """
+    background = el.labels == 0
+    if background.sum() < 64:
+        return el
+    blurred = cv2.GaussianBlur(lab, (0, 0), 1.0)
+    colour = np.median(blurred[background], axis=0)
+    distance = np.linalg.norm(blurred - colour, axis=2)
+    if float(np.percentile(distance[background], 75)) > 4.0:
+        return el
+    h, w = background.shape
+    parts, count = ndimage.label(background & (distance > SOFT_DISTANCE))
+    if count == 0:
+        return el
+    sizes = np.bincount(parts.ravel(), minlength=count + 1)
+    labels = el.labels.copy()
+    kinds = list(el.kinds)
+    rim = background & (distance > 0.25 * SOFT_DISTANCE)
+    for part in np.flatnonzero(sizes >= max(16, 0.002 * h * w)):
+        if part == 0:
+            continue
+        grown = ndimage.binary_propagation(parts == part, mask=rim)
+        labels[grown & (labels == 0)] = len(kinds)
+        kinds.append("shape")
+    if len(kinds) == len(el.kinds):
+        return el
+    return _compact(labels, kinds, lab)
+
+
 SPECK_AREA = 0.002
 """Largest share of the image a speck of the backdrop, cut off by elements, can cover."""
 
@@ -527,6 +568,8 @@ def _plan_elements(
     lines = text_lines(rgb) if textdet_available() else None
     el = drop_backdrop_specks(drop_slivers(find_elements(lab, valid, lines), lab), lab)
     el = join_hidden_lines(el, lab)
+    if len(el.kinds) < num_layers:
+        el = soft_elements(el, lab)
     m = len(el.kinds)
     group_of = np.zeros(max(m, 1), np.int64)
     stroke = np.zeros(m, bool)
