@@ -59,10 +59,10 @@ def extent_overlaps(
     h, w = labels.shape
     overlap = np.zeros((n, n), np.float64)
     for a in range(1, n):
-        ys, xs = crop(padded_box(bboxes[a], h, w))
-        sub = labels[ys, xs]
         if hollow is not None and hollow[a]:
             continue
+        ys, xs = crop(padded_box(bboxes[a], h, w))
+        sub = labels[ys, xs]
         extent = amodal_mask(sub == a, (sub > 0) & (sub != a), complete=bool(complete[a]))
         inside = sub[extent]
         inside = inside[inside >= 0]

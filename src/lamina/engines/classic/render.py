@@ -135,6 +135,7 @@ def render_layers(
             m8 = mask[ys_, xs_].astype(np.uint8)
             grown = cv2.dilate(m8, kernel).astype(bool)
             core = cv2.erode(m8, kernel).astype(bool)
+            # The band reaches over the background only: a lower element's rim is its own.
             edge = grown & ~core & np.isin(owner[ys_, xs_], (0, k)) & input_opaque[ys_, xs_]
             edge &= acc[ys_, xs_] >= 1.0 - 1e-4
             inside = core & (owner[ys_, xs_] == k)
