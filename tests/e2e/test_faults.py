@@ -36,8 +36,14 @@ def test_a_storage_outage_is_503_and_the_running_job_survives_it(tmp_path: Path)
             files.write_bytes(b"")  # the storage directory is gone (root ignores chmod)
             server.open_gate("g")  # the job now fails to store its layers
             refused = client.post(SUBMIT, json={"image_url": image})
+            # /healthz caches its check for a second, so an answer from just before the
+            # outage may still be served: ask until it sees it (well inside the 5 s back-off).
+            deadline = time.monotonic() + 3.0
             health = client.get("/healthz")
-            time.sleep(1.5)
+            while health.status_code != 503 and time.monotonic() < deadline:
+                time.sleep(0.2)
+                health = client.get("/healthz")
+            time.sleep(0.5)
             held = client.get(f"/v1/requests/{request_id}/status").json()
 
             assert (refused.status_code, refused.json()["error_code"]) == (503, 503002)
