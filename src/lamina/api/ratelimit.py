@@ -31,8 +31,7 @@ class RateLimiter:
             return 0.0
         now = self._clock()
         with self._lock:
-            tokens, last = self._buckets.get(key, (float(self.per_minute), now))
-            tokens = min(float(self.per_minute), tokens + (now - last) * self._rate)
+            tokens = self._tokens(key, now)
             if tokens < 1.0:
                 self._buckets[key] = (tokens, now)
                 return (1.0 - tokens) / self._rate
@@ -47,9 +46,13 @@ class RateLimiter:
             return 0.0
         now = self._clock()
         with self._lock:
-            tokens, last = self._buckets.get(key, (float(self.per_minute), now))
-        tokens = min(float(self.per_minute), tokens + (now - last) * self._rate)
+            tokens = self._tokens(key, now)
         return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self._rate
+
+    def _tokens(self, key: str, now: float) -> float:
+        """Tokens ``key`` holds at ``now``: its last count refilled since, capped (lock held)."""
+        tokens, last = self._buckets.get(key, (float(self.per_minute), now))
+        return min(float(self.per_minute), tokens + (now - last) * self._rate)
 
     def retry_after(self, wait_s: float) -> int:
         """Whole seconds for a ``Retry-After`` header (at least 1)."""
