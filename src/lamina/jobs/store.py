@@ -447,14 +447,7 @@ class JobStore:
     def claim(self, worker_id: str, *, lease_s: float) -> Job | None:
         """Take the oldest queued job, or ``None``; counts one attempt."""
         now = _now()
-        oldest = (
-            sa.select(jobs.c.seq)
-            .where(jobs.c.state == JobState.IN_QUEUE.value)
-            .order_by(jobs.c.seq)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-            .scalar_subquery()
-        )
+        oldest = _oldest(jobs.c.state == JobState.IN_QUEUE.value)
         stmt = (
             sa.update(jobs)
             .where(jobs.c.seq == oldest, jobs.c.state == JobState.IN_QUEUE.value)
@@ -678,14 +671,7 @@ class JobStore:
             jobs.c.state.in_([state.value for state in FINISHED]),
             sa.or_(jobs.c.webhook_next_at.is_(None), jobs.c.webhook_next_at <= now),
         ]
-        oldest = (
-            sa.select(jobs.c.seq)
-            .where(*due)
-            .order_by(jobs.c.seq)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-            .scalar_subquery()
-        )
+        oldest = _oldest(*due)
         stmt = (
             sa.update(jobs)
             .where(jobs.c.seq == oldest, *due)
@@ -978,3 +964,16 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 def new_worker_id() -> str:
     """``host:pid:random``, unique across the fleet."""
     return f"{socket.gethostname()[:80]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _oldest(*where: sa.ColumnElement[bool]) -> sa.ScalarSelect[int]:
+    """The ``seq`` of the oldest job matching ``where``, locked and skipping locked rows,
+    so concurrent claimers each take a different one (PostgreSQL; SQLite has one writer)."""
+    return (
+        sa.select(jobs.c.seq)
+        .where(*where)
+        .order_by(jobs.c.seq)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
