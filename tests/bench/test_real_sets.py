@@ -85,6 +85,13 @@ def test_opaque_background_is_added_only_when_needed() -> None:
     sticker[1, 1, 3] = 255
     assert len(on_opaque_background([sticker])) == 2
     assert len(on_opaque_background([_layer(4, 4, (0, 0, 0), 255), sticker])) == 2
+    # Stripes that tile the canvas let the backdrop show only at a seam: it is folded in.
+    left, right = _layer(40, 40, (255, 0, 0), 0), _layer(40, 40, (0, 120, 0), 0)
+    left[:, :20, 3], right[:, 20:, 3] = 255, 255
+    left[0, 19, 3] = 128
+    folded = on_opaque_background([left, right])
+    assert len(folded) == 2 and folded[0][..., 3].min() == 255
+    assert np.abs(folded[0][0, 19, :3].astype(int) - (255, 128, 128)).max() <= 1
     sample = make_sample("x", "svg", "emoji", [sticker])
     assert sample.image[..., 3].min() == 255 and sample.image[0, 0, 0] == 255
 
