@@ -19,8 +19,6 @@ from lamina.engines.qwen import QwenEngine
 from lamina.errors import EngineUnavailable
 from lamina.types import DecomposeParams
 
-HAS_PEFT = importlib.util.find_spec("peft") is not None
-
 
 def test_every_option_is_a_flag(tmp_path: Path) -> None:
     argv = ["serve", "--cpu-offload", "group", "--fp8", "--attention-backend", "native"]
@@ -77,13 +75,19 @@ def test_group_offload_needs_a_gpu(tiny_model: Path) -> None:
         QwenEngine(model=str(tiny_model), device="cpu", cpu_offload="group")
 
 
-@pytest.mark.skipif(HAS_PEFT, reason="peft is installed")
-def test_a_lora_without_peft_names_the_extra(tiny_model: Path, tmp_path: Path) -> None:
+def test_a_lora_without_peft_names_the_extra(
+    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *args: None if name == "peft" else real_find_spec(name, *args),
+    )
     with pytest.raises(EngineUnavailable, match=r"lamina\[qwen-lora\]"):
         QwenEngine(model=str(tiny_model), device="cpu", lora=str(tmp_path / "x.safetensors"))
 
 
-@pytest.mark.skipif(not HAS_PEFT, reason="needs peft (the qwen-lora extra)")
 def test_a_lora_file_is_loaded_into_the_transformer(tiny_model: Path, tmp_path: Path) -> None:
     from diffusers import QwenImageLayeredPipeline
     from peft import LoraConfig, get_peft_model_state_dict
