@@ -31,7 +31,7 @@ import httpcore
 import httpx
 
 from lamina.config import Settings
-from lamina.errors import ImageTooLarge, InvalidImage, LaminaError
+from lamina.errors import FetchError, ImageTooLarge, InvalidImage, UnsafeURL
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], list[str]]
@@ -40,14 +40,6 @@ Resolver = Callable[[str, int], list[str]]
 MAX_REDIRECTS = 5
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-class FetchError(LaminaError):
-    """The image URL could not be fetched; the message is safe to show to the user."""
-
-
-class UnsafeURL(FetchError, ValueError):
-    """The URL is malformed, not http(s), or points at an address the server must not reach."""
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,10 @@
 The CLI and the job worker both call :func:`decompose_image`; it is the one
 place that decodes with limits, runs an engine and refuses an engine answer
 that breaks the :class:`~lamina.engines.base.Engine` contract, so a buggy
-engine becomes a readable :class:`EngineError` instead of corrupt files.
+engine becomes a readable :class:`EngineError` instead of corrupt files. An
+exception the engine did not mean (a bug, a library's error) passes through
+unchanged: its text is for the log, and :func:`lamina.errors.user_message`
+decides what the user reads.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from lamina.engines.base import Engine, ProgressCallback
-from lamina.errors import EngineError, ImageTooLarge, LaminaError
+from lamina.errors import EngineError, ImageTooLarge
 from lamina.imaging.codec import DEFAULT_MAX_PIXELS, DecodedImage, decode_image
 from lamina.imaging.exports import (
     EXPORT_FILENAMES,
@@ -51,8 +54,8 @@ def decompose_image(
     ``decode``, ``engine`` and ``total`` in seconds added to the engine's own.
 
     Raises :class:`~lamina.errors.InvalidImage` / :class:`ImageTooLarge` for bad
-    input and :class:`EngineError` when the engine fails or breaks its contract;
-    an unexpected exception inside the engine is wrapped in :class:`EngineError`.
+    input and :class:`EngineError` when the engine refuses the input or breaks its
+    contract; any other exception from the engine propagates as it is.
     ``admit(width, height)`` is called once the image is decoded, before the engine runs;
     what it raises refuses the input (a worker's memory budget, :mod:`lamina.budget`).
     An exception raised by ``progress`` (how a caller stops a run) propagates
@@ -95,15 +98,11 @@ def decompose_image(
     try:
         stack = engine.decompose(pixels, params, progress=report)
     except BaseException as exc:
-        if stopped:
-            # The caller's callback stopped the run (e.g. a cancelled job): give the caller its
-            # own exception back, even when the engine wrapped it in an EngineError.
-            if exc is stopped[0]:
-                raise
+        # The caller's callback stopped the run (e.g. a cancelled job): give the caller its
+        # own exception back, even when the engine wrapped it in one of its own.
+        if stopped and exc is not stopped[0]:
             raise stopped[0] from exc
-        if isinstance(exc, LaminaError) or not isinstance(exc, Exception):
-            raise
-        raise EngineError(f"engine {name!r} failed: {type(exc).__name__}: {exc}") from exc
+        raise
     finished = time.perf_counter()
 
     _check_stack(stack, name, params.num_layers, image.rgba.shape[0], image.rgba.shape[1])

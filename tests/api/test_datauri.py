@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from lamina.api import datauri
 from lamina.api.datauri import decode_data_uri
-from lamina.api.exceptions import BadInput, TooLarge
+from lamina.errors import BadInput, TooLarge
 
 
 @settings(max_examples=200, deadline=None)

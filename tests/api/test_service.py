@@ -10,7 +10,10 @@ from urllib.parse import urlsplit
 import pytest
 from tests.api.conftest import BASE, Env, data_uri, make_env, png
 
-from lamina.api.exceptions import (
+from lamina.api.schemas import SubmitRequest
+from lamina.api.server import ensure_first_key
+from lamina.config import Settings
+from lamina.errors import (
     BadInput,
     Forbidden,
     NotFound,
@@ -19,9 +22,6 @@ from lamina.api.exceptions import (
     TooLarge,
     Unauthorized,
 )
-from lamina.api.schemas import SubmitRequest
-from lamina.api.server import ensure_first_key
-from lamina.config import Settings
 from lamina.jobs.keys import KeyStore
 from lamina.jobs.store import JobStore
 from lamina.storage import ObjectNotFound

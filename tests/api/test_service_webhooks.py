@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from tests.api.conftest import BASE, Env, data_uri, png
 
-from lamina.api.exceptions import BadInput
 from lamina.api.schemas import SubmitRequest
 from lamina.api.webhooks import WebhookSigner, retry_delay
+from lamina.errors import BadInput
 
 MODEL = "qwen/qwen-image-layered"
 

@@ -2,8 +2,9 @@
 
 Prompt ``gate:NAME``: report progress 0.5 and wait until the file ``NAME`` exists in
 ``$LAMINA_TEST_GATE_DIR`` (at most two minutes), then decompose. Prompt ``fail:TEXT``:
-fail with ``TEXT``. Any other prompt: decompose at once. Decomposing is the real classic
-engine's work. Loaded by the server's workers through
+fail with ``TEXT`` (an :class:`EngineError`, a message for users). Prompt ``bug:TEXT``:
+raise ``KeyError(TEXT)``, the way a bug does. Any other prompt: decompose at once.
+Decomposing is the real classic engine's work. Loaded by the server's workers through
 ``LAMINA_ENGINE_PLUGINS=gate=tests.e2e.gate_engine:GateEngine``.
 """
 
@@ -46,6 +47,8 @@ class GateEngine:
         prompt = params.prompt or ""
         if prompt.startswith("fail:"):
             raise EngineError(prompt.removeprefix("fail:"))
+        if prompt.startswith("bug:"):
+            raise KeyError(prompt.removeprefix("bug:"))
         if prompt.startswith("gate:"):
             gate = self.gates / prompt.removeprefix("gate:")
             deadline = time.monotonic() + 120.0

@@ -5,6 +5,7 @@ attempts loses nothing, and the delivery log tells each attempt."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -168,16 +169,31 @@ def test_failed_and_cancelled_requests_are_delivered_too(
     srv = hooks_server
     url = image_host.add("/hook-end.png", png_bytes(design(16, seed=9)))
     failed = _submit(srv, url, receiver.url, prompt="fail:no layers today")
+    secret = "db password=hunter2"
+    bug = _submit(srv, url, receiver.url, prompt=f"bug:{secret}")
     gated = _submit(srv, url, receiver.url, prompt="gate:hooks")
     wait_for(srv, gated, {"in_progress"})
     httpx.post(f"{srv.url}/v1/requests/{gated}/cancel", headers=srv.auth(), timeout=10)
     verifier = Webhook(_secret(srv))
     got = {}
-    for delivery in receiver.wait(2):
+    for delivery in receiver.wait(3):
         payload = verifier.verify(delivery.body, delivery.headers)
         got[payload["data"]["request_id"]] = payload
     assert got[failed]["type"] == "request.failed"
     assert got[failed]["data"]["error"] == "no layers today"
+    # a bug's text reaches neither the webhook, the status nor the result: only its reference
+    # does, and the server log holds that reference beside the text, for the operator
+    error = got[bug]["data"]["error"]
+    ref = re.fullmatch(
+        r"internal error \(ref ([0-9a-f]{12})\); the details are in the server log", error
+    )
+    assert ref is not None, error
+    status = httpx.get(f"{srv.url}/v1/requests/{bug}/status", headers=srv.auth())
+    assert status.json()["status"] == "failed" and "hunter2" not in status.text
+    result = httpx.get(f"{srv.url}/v1/requests/{bug}/result", headers=srv.auth()).json()
+    assert result["error"] == error  # (its input echo holds the prompt: that is the user's)
+    logged = [line for line in srv.output().splitlines() if ref[1] in line]
+    assert logged and "hunter2" in srv.output()
     assert got[gated]["type"] == "request.cancelled" and got[gated]["data"]["output"] is None
     # no webhook_url: no delivery, and the log says so
     plain = httpx.post(srv.url + SUBMIT, json={"image_url": url}, headers=srv.auth()).json()

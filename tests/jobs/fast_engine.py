@@ -1,7 +1,8 @@
 """A fast, honest engine for queue tests: layer 0 is the image, the other layers are empty.
 
 Alpha-compositing its layers gives the input back. The prompt steers it, so tests can
-exercise the worker's failure paths: ``"fail"`` raises, ``"oom"`` raises MemoryError,
+exercise the worker's failure paths: ``"fail"`` raises an :class:`EngineError`,
+``"bug:TEXT"`` a ``KeyError(TEXT)`` (as a bug would), ``"oom"`` raises MemoryError,
 ``"sleep:S"`` works for S seconds while reporting progress, ``"hang:S"`` for S seconds
 without (an engine a caller cannot stop). Worker subprocesses load it
 with ``LAMINA_ENGINE_PLUGINS=fast=tests.jobs.fast_engine:FastEngine``. When
@@ -18,6 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lamina.engines.base import ProgressCallback
+from lamina.errors import EngineError
 from lamina.types import DecomposeParams, Layer, LayerStack
 
 PLUGIN = "fast=tests.jobs.fast_engine:FastEngine"
@@ -41,7 +43,9 @@ class FastEngine:
     ) -> LayerStack:
         prompt = params.prompt or ""
         if prompt == "fail":
-            raise RuntimeError("the fast engine was asked to fail")
+            raise EngineError("the fast engine was asked to fail")
+        if prompt.startswith("bug:"):
+            raise KeyError(prompt.removeprefix("bug:"))
         if prompt == "oom":
             raise MemoryError()
         if prompt.startswith("hang:"):

@@ -19,12 +19,11 @@ from tests.jobs.fast_engine import FastEngine
 from lamina.config import Settings
 from lamina.errors import StorageUnavailable
 from lamina.imaging.codec import decode_image, encode_image
-from lamina.jobs.faults import transient_fault
 from lamina.jobs.models import jobs
 from lamina.jobs.retention import purge_expired
 from lamina.jobs.states import JobState
 from lamina.jobs.store import JobStore, output_prefix
-from lamina.jobs.worker import Worker, error_message
+from lamina.jobs.worker import Worker
 from lamina.storage import LocalStorage, ObjectNotFound
 
 RNG = np.random.default_rng(7)
@@ -115,22 +114,12 @@ def test_failures_are_readable_and_the_worker_goes_on(
     assert worker.run(threading.Event(), max_jobs=5) == 5
     errors = {job_id: local_store.get(job_id).error for job_id in (failing, oom, corrupt, missing)}
     assert "asked to fail" in str(errors[failing])
-    assert "MemoryError" in str(errors[oom])
+    assert str(errors[oom]).startswith("out of memory while processing this image")
     assert "image" in str(errors[corrupt]) and "internal error" not in str(errors[corrupt])
-    assert "inputs/gone" in str(errors[missing])
+    assert "no longer stored" in str(errors[missing]) and "inputs/" not in str(errors[missing])
     for job_id in errors:
         assert local_store.get(job_id).state is JobState.FAILED
     assert local_store.get(good).state is JobState.COMPLETED
-
-
-def test_error_messages() -> None:
-    class OutOfMemoryError(RuntimeError):
-        pass
-
-    assert "out of memory" in error_message(MemoryError())
-    assert "out of GPU memory" in error_message(OutOfMemoryError("CUDA out of memory"))
-    assert error_message(KeyError("secret detail")) == "internal error: KeyError"
-    assert error_message(ObjectNotFound("no stored object 'x'")) == "no stored object 'x'"
 
 
 def test_heartbeats_keep_a_long_job_alive(
@@ -374,15 +363,6 @@ def test_a_fault_that_lasts_fails_the_job_after_the_last_attempt(
     assert job.error is not None and "could not store" in job.error
     assert "tried 3 time(s); giving up" in job.error
     assert time.monotonic() - started >= 0.05 + 0.1  # the back-off doubled: 0.05 s, 0.1 s
-
-
-def test_database_faults_are_transient_and_bugs_are_not() -> None:
-    dropped = sa.exc.OperationalError("SELECT 1", {}, Exception("server closed the connection"))
-    assert transient_fault(dropped) == "database"
-    assert transient_fault(StorageUnavailable("read-only")) == "storage"
-    assert transient_fault(sa.exc.IntegrityError("INSERT", {}, Exception("dup"))) is None
-    assert transient_fault(KeyError("x")) is None
-    assert error_message(dropped) == "the job store (database) was unavailable"
 
 
 def test_a_job_past_its_time_limit_fails_and_the_worker_goes_on(

@@ -132,7 +132,11 @@ def test_a_non_rgba_array_is_invalid_image(engine: QwenEngine) -> None:
 
 
 def test_a_pipeline_failure_is_an_engine_error_and_the_worker_goes_on(
-    tiny_model: Path, engine: QwenEngine, design: NDArray[np.uint8], tmp_path: Path
+    tiny_model: Path,
+    engine: QwenEngine,
+    design: NDArray[np.uint8],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     # RoPE axes that no longer add up to the attention head size: the weights
     # load, the transformer fails on its first step.
@@ -142,8 +146,16 @@ def test_a_pipeline_failure_is_an_engine_error_and_the_worker_goes_on(
     config["axes_dims_rope"] = [4, 4, 4]
     config_path.write_text(json.dumps(config))
     failing = QwenEngine(model=str(broken), device="cpu")
-    with pytest.raises(EngineError, match="the qwen pipeline failed: RuntimeError"):
+    internal = r"internal error \(ref [0-9a-f]{12}\)"
+    with (
+        caplog.at_level(logging.ERROR, logger="lamina"),
+        pytest.raises(EngineError, match=internal) as raised,
+    ):
         failing.decompose(design, DecomposeParams(num_layers=1, **FAST))
+    # the user reads a reference; the log has it next to the pipeline's own words
+    assert "size of tensor" not in str(raised.value)
+    ref = str(raised.value).split("ref ")[1][:12]
+    assert any(ref in r.getMessage() and r.exc_info for r in caplog.records)
     stack = engine.decompose(
         design, DecomposeParams(num_layers=1, num_inference_steps=1, prompt="x")
     )

@@ -14,7 +14,7 @@ import binascii
 
 import numpy as np
 
-from lamina.api.exceptions import BadInput, TooLarge
+from lamina.errors import BadInput, TooLarge
 
 CHUNK_CHARS = 1 << 20
 """Encoded characters decoded at a time."""

@@ -19,31 +19,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from lamina.api.exceptions import ApiError, RateLimited
-from lamina.errors import (
-    EngineUnavailable,
-    ImageTooLarge,
-    InvalidImage,
-    InvalidParams,
-    JobNotFound,
-    LaminaError,
-)
-from lamina.fetch import UnsafeURL
-from lamina.jobs.faults import RETRY_AFTER_S, transient_fault
-from lamina.storage import ObjectNotFound
+from lamina.errors import RETRY_AFTER_S, LaminaError, RateLimited, internal_error, transient_fault
 
 log = logging.getLogger("lamina.api")
-
-# LaminaErrors raised below the service, most specific first: (class, status, code)
-_LAMINA_ERRORS: list[tuple[type[LaminaError], int, int]] = [
-    (ImageTooLarge, 413, 413001),
-    (InvalidImage, 400, 400001),
-    (UnsafeURL, 400, 400001),
-    (InvalidParams, 422, 422001),
-    (JobNotFound, 404, 404001),
-    (ObjectNotFound, 404, 404001),
-    (EngineUnavailable, 503, 503001),
-]
 
 
 def error_body(code: int, message: str, detail: Any = None) -> dict[str, Any]:
@@ -53,9 +31,6 @@ def error_body(code: int, message: str, detail: Any = None) -> dict[str, Any]:
 
 def answer_for(exc: Exception) -> tuple[int, dict[str, Any], dict[str, str]]:
     """``(status, body, headers)`` for any exception."""
-    if isinstance(exc, ApiError):
-        headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, RateLimited) else {}
-        return exc.status, error_body(exc.code, exc.message, exc.detail), headers
     if isinstance(exc, RequestValidationError):
         errors = exc.errors()
         if any(err.get("type") == "json_invalid" for err in errors):
@@ -71,12 +46,11 @@ def answer_for(exc: Exception) -> tuple[int, dict[str, Any], dict[str, str]]:
         code = 503002 if fault == "storage" else 503003
         body = error_body(code, message, {"dependency": fault})
         return 503, body, {"Retry-After": str(RETRY_AFTER_S)}
-    if isinstance(exc, LaminaError):
-        for cls, status, code in _LAMINA_ERRORS:
-            if isinstance(exc, cls):
-                return status, error_body(code, str(exc)), {}
-    log.exception("internal error", exc_info=exc)
-    body = error_body(500001, "internal server error; the request was not processed")
+    if isinstance(exc, LaminaError) and exc.status != 500:
+        headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, RateLimited) else {}
+        return exc.status, error_body(exc.code, exc.message, exc.detail), headers
+    ref = internal_error(exc, "an API request failed").ref
+    body = error_body(500001, f"internal server error (ref {ref}); the request was not processed")
     return 500, body, {"Connection": "close"}
 
 

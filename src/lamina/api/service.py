@@ -1,8 +1,9 @@
 """What the API does, without HTTP: authenticate, submit, status, result, cancel, upload.
 
 The routes only translate HTTP to these calls and back; everything here takes
-and returns plain values and wire schemas, and raises :mod:`lamina.api.exceptions`
-(or :class:`~lamina.errors.LaminaError`) for :mod:`lamina.api.errors` to answer.
+and returns plain values and wire schemas, and raises
+:class:`~lamina.errors.LaminaError` subclasses (each with its status and code)
+for :mod:`lamina.api.errors` to answer.
 The service queues jobs and never runs an engine (no torch here).
 """
 
@@ -28,17 +29,6 @@ import anyio
 import anyio.to_thread
 
 from lamina.api.datauri import decode_data_uri
-from lamina.api.exceptions import (
-    AuthThrottled,
-    BadInput,
-    Forbidden,
-    Gone,
-    NotFound,
-    RateLimited,
-    SchemaViolation,
-    TooLarge,
-    Unauthorized,
-)
 from lamina.api.ratelimit import RateLimiter
 from lamina.api.schemas import (
     DEFAULT_MODEL,
@@ -62,8 +52,21 @@ from lamina.api.schemas import (
 from lamina.api.watch import ChangeFeed
 from lamina.api.webhooks import WebhookSigner
 from lamina.config import Settings
-from lamina.errors import InvalidParams, JobNotFound
-from lamina.fetch import Resolver, UnsafeURL, check_url, sniff_image_format, system_resolver
+from lamina.errors import (
+    AuthThrottled,
+    BadInput,
+    Forbidden,
+    Gone,
+    InvalidParams,
+    JobNotFound,
+    NotFound,
+    RateLimited,
+    SchemaViolation,
+    TooLarge,
+    Unauthorized,
+    UnsafeURL,
+)
+from lamina.fetch import Resolver, check_url, sniff_image_format, system_resolver
 from lamina.jobs.keys import KeyStore
 from lamina.jobs.retention import purge_expired
 from lamina.jobs.states import FINISHED, JobState

@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from lamina.fetch import UnsafeURL, check_url, deadline_client, pinned_request
+from lamina.errors import UnsafeURL
+from lamina.fetch import check_url, deadline_client, pinned_request
 from lamina.jobs.store import Job
 
 if TYPE_CHECKING:

@@ -251,7 +251,7 @@ def _decompose_all(
     from tqdm import tqdm
 
     from lamina.engines.base import ProgressCallback
-    from lamina.errors import InvalidImage, LaminaError
+    from lamina.errors import InvalidImage, LaminaError, user_message
     from lamina.pipeline import decompose_image, write_outputs
 
     batch = len(inputs) > 1
@@ -295,11 +295,9 @@ def _decompose_all(
                 message = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
                 tqdm.write(f"lamina: error: {path}: {message}", file=sys.stderr)
             except Exception as exc:  # a bug must not cost the rest of the batch
-                failed += 1
-                tqdm.write(
-                    f"lamina: error: {path}: internal error ({type(exc).__name__}: {exc})",
-                    file=sys.stderr,
-                )
+                failed += 1  # (its traceback goes to the log, i.e. stderr, by its reference)
+                message = user_message(exc, f"decomposing {path} failed")
+                tqdm.write(f"lamina: error: {path}: {message}", file=sys.stderr)
             else:
                 if not quiet:
                     tqdm.write(str(folder), file=sys.stdout)

@@ -31,7 +31,7 @@ from PIL import Image
 
 from lamina.engines.auto import MIN_DIFFUSERS, installed_version
 from lamina.engines.base import ProgressCallback
-from lamina.errors import EngineError, EngineUnavailable, InvalidImage, LaminaError
+from lamina.errors import EngineError, EngineUnavailable, InvalidImage, LaminaError, internal_error
 from lamina.types import DecomposeParams, Layer, LayerStack, alpha_bbox
 
 logger = logging.getLogger(__name__)
@@ -263,9 +263,9 @@ class QwenEngine:
                     f"{resolution}; try resolution 640, fewer layers, or start lamina with "
                     "--cpu-offload model"
                 )
-            else:
-                failure = f"the qwen pipeline failed: {type(exc).__name__}: {_short(exc)}"
-            logger.warning("qwen engine: %s", failure, exc_info=True)
+                logger.warning("qwen engine: %s", failure, exc_info=True)
+            else:  # its text is for the log only; the user reads the reference
+                failure = internal_error(exc, "the qwen pipeline failed").message
         if failure is not None:
             _free_memory()  # again, now that the traceback's tensors are gone
             raise EngineError(failure)

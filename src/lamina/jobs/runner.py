@@ -22,7 +22,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from lamina.config import Settings
-from lamina.errors import LaminaError
+from lamina.errors import WorkerConfigError
 from lamina.jobs.wakeup import WAKE_FD_ENV
 
 if TYPE_CHECKING:
@@ -37,10 +37,6 @@ PARENT_PID_ENV = "LAMINA_WORKER_PARENT_PID"
 """Set for pool children: a child whose parent is gone stops (finishing or releasing its job)."""
 POLL_ENV = "LAMINA_WORKER_POLL_S"
 """Seconds between an idle worker's job store polls (default: see :class:`Worker`)."""
-
-
-class WorkerConfigError(LaminaError):
-    """The worker options cannot work on this machine (e.g. ``--gpus all`` with no GPU)."""
 
 
 def register_engine_plugins(spec: str | None) -> None:

@@ -22,8 +22,7 @@ from typing import Any
 from lamina.budget import check_job_memory
 from lamina.config import Settings
 from lamina.engines.base import Engine, ProgressCallback
-from lamina.errors import LaminaError
-from lamina.jobs.faults import transient_fault
+from lamina.errors import LaminaError, ObjectNotFound, transient_fault, user_message
 from lamina.jobs.retention import purge_expired
 from lamina.jobs.store import Job, JobStore, new_worker_id, output_prefix
 from lamina.jobs.wakeup import Wakeup, listen_for_jobs
@@ -75,19 +74,6 @@ class _Outcome:
     transient: bool = False
     """The error was a storage or database fault that may pass: retry, do not fail."""
     cancelled: bool = False
-
-
-def error_message(exc: BaseException) -> str:
-    """What a failed job tells its user: lamina's own messages as they are, the rest by kind."""
-    if isinstance(exc, LaminaError):
-        return str(exc) or type(exc).__name__
-    if transient_fault(exc) == "database":
-        return "the job store (database) was unavailable"
-    if isinstance(exc, MemoryError):
-        return "out of memory while processing this image; try a smaller image or fewer layers"
-    if type(exc).__name__ == "OutOfMemoryError":  # torch.cuda.OutOfMemoryError
-        return "out of GPU memory while processing this image; try a smaller image"
-    return f"internal error: {type(exc).__name__}"
 
 
 class Worker:
@@ -269,10 +255,8 @@ class Worker:
             except _Cancelled:
                 outcome.cancelled = True
             except BaseException as exc:
-                outcome.error = error_message(exc)
+                outcome.error = user_message(exc, f"worker {self.id}: job {job.id} failed")
                 outcome.transient = transient_fault(exc) is not None
-                if not isinstance(exc, LaminaError) and not outcome.transient:
-                    log.exception("worker %s: job %s failed", self.id, job.id)
                 _free_gpu_memory()
 
         thread = threading.Thread(target=execute, name=f"job-{job.id}", daemon=True)
@@ -413,7 +397,13 @@ class Worker:
         progress(0.0, "decode")
         start = time.perf_counter()
         if job.input_key is not None:
-            data = self.storage.get(job.input_key)
+            try:
+                data = self.storage.get(job.input_key)
+            except ObjectNotFound:
+                raise LaminaError(
+                    "the uploaded input image is no longer stored (deleted after the "
+                    "retention period); upload it again"
+                ) from None
         elif job.input_url is not None:
             from lamina.fetch import fetch_image
 
@@ -461,7 +451,7 @@ class Worker:
                     raise
                 # the layers the user asked for matter more than one export format
                 log.warning("worker %s: job %s: no PSD: %s", self.id, job.id, exc)
-                notes.append(f"no PSD export: {error_message(exc)}")
+                notes.append(f"no PSD export: {user_message(exc, f'job {job.id}: PSD export')}")
                 continue
             key = prefix + EXPORT_FILENAMES[kind]
             self.storage.put(key, data, EXPORT_MEDIA_TYPES[kind])

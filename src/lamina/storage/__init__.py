@@ -8,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lamina.errors import StorageUnavailable
-from lamina.storage.base import InvalidKey, ObjectNotFound, Storage, check_key, check_prefix
+from lamina.errors import InvalidKey, ObjectNotFound, StorageUnavailable
+from lamina.storage.base import Storage, check_key, check_prefix
 from lamina.storage.local import SECRET_FILE, LocalStorage, load_or_create_secret
 from lamina.storage.s3 import S3Storage, parse_s3_location
 

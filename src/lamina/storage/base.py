@@ -5,19 +5,11 @@ from __future__ import annotations
 import re
 from typing import Protocol, runtime_checkable
 
-from lamina.errors import LaminaError
+from lamina.errors import InvalidKey
 
 _SEGMENT = r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}"
 _KEY_RE = re.compile(rf"{_SEGMENT}(/{_SEGMENT}){{0,15}}")
 MAX_KEY_CHARS = 512
-
-
-class ObjectNotFound(LaminaError, LookupError):
-    """No object is stored under this key (never written, deleted or expired)."""
-
-
-class InvalidKey(LaminaError, ValueError):
-    """A storage key that could escape its root or is not portable across backends."""
 
 
 def check_key(key: str) -> str:

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
-from lamina.errors import StorageUnavailable
-from lamina.storage.base import ObjectNotFound, check_key, check_prefix
+from lamina.errors import ObjectNotFound, StorageUnavailable
+from lamina.storage.base import check_key, check_prefix
 
 SECRET_FILE = "signing.key"
 _PROBE_KEY = "health/probe"

@@ -6,8 +6,8 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from lamina.errors import StorageUnavailable
-from lamina.storage.base import ObjectNotFound, check_key, check_prefix
+from lamina.errors import ObjectNotFound, StorageUnavailable
+from lamina.storage.base import check_key, check_prefix
 
 _MISSING = ("NoSuchKey", "404")
 

@@ -20,9 +20,9 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from lamina.api.deps import BaseUrlDep, ServiceDep
-from lamina.api.exceptions import ApiError
 from lamina.api.schemas import DEFAULT_MODEL, ResultResponse, SubmitRequest
 from lamina.api.service import ApiService, Caller
+from lamina.errors import LaminaError, transient_fault
 
 router = APIRouter(prefix="/fal", tags=["fal"], include_in_schema=False)
 """Left out of the OpenAPI document: its answers are fal's, documented by fal (and in
@@ -34,7 +34,7 @@ APP_ALIASES = {"fal-ai/qwen-image-layered": DEFAULT_MODEL}
 T = TypeVar("T")
 
 
-def _fal_error(exc: ApiError) -> JSONResponse:
+def _fal_error(exc: LaminaError) -> JSONResponse:
     return JSONResponse({"detail": exc.message}, status_code=exc.status)
 
 
@@ -48,7 +48,9 @@ async def _call(
     try:
         caller = await run_in_threadpool(service.authenticate, bearer)
         return await run_in_threadpool(work, caller)
-    except ApiError as exc:
+    except LaminaError as exc:
+        if exc.status == 500 or transient_fault(exc) is not None:
+            raise  # a bug or an outage: the app's own answer (500, or 503 with Retry-After)
         return _fal_error(exc)
 
 

@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, File, Query, Response, UploadFile
 
 from lamina.api.deps import BaseUrlDep, CallerDep, ServiceDep
-from lamina.api.exceptions import TooLarge
 from lamina.api.openapi import errors
 from lamina.api.schemas import FileUploadResponse
 from lamina.api.service import FILE_MEDIA_TYPES
+from lamina.errors import TooLarge
 
 router = APIRouter(prefix="/v1/files", tags=["files"])
 

@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from lamina.api.deps import CallerDep, ServiceDep
 from lamina.api.metrics import render_metrics
 from lamina.api.schemas import HealthResponse
-from lamina.jobs.faults import RETRY_AFTER_S
+from lamina.errors import RETRY_AFTER_S
 
 router = APIRouter(tags=["health"])
 
