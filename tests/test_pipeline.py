@@ -15,7 +15,7 @@ from lamina.engines.base import Engine, ProgressCallback, get_engine, register_e
 from lamina.errors import EngineError, ImageTooLarge, InvalidImage
 from lamina.imaging.codec import decode_image
 from lamina.imaging.composite import composite_uint8
-from lamina.pipeline import decompose_image, layer_filename, write_outputs
+from lamina.pipeline import build_outputs, decompose_image, layer_filename, write_outputs
 from lamina.types import DecomposeParams, Layer, LayerStack
 
 
@@ -300,3 +300,21 @@ def test_an_exception_from_progress_survives_an_engine_that_wraps_it() -> None:
             _png(_gradient()), DecomposeParams(), engine=WrappingEngine(), progress=stop
         )
     assert isinstance(info.value.__cause__, EngineError)
+
+
+def test_one_builder_two_rules_for_an_export_that_cannot_be_made() -> None:
+    stack = decompose_image(_png(_gradient()), DecomposeParams(num_layers=2), engine=BandEngine())
+    # a worker makes every export it can and says why one is missing
+    outputs = build_outputs(
+        stack, ["zip", "psd", "pptx"], best_effort=True, psd_max_pixel_layers=100
+    )
+    assert list(outputs.exports) == ["zip", "pptx"]
+    assert outputs.notes == [
+        "no PSD export: 48x32 px x 2 layers is over this server's PSD budget of 100 pixel-layers"
+    ]
+    body = json.loads(outputs.manifest(stack, store=0.5).data)
+    assert body["exports"] == {"zip": "layers.zip", "pptx": "layers.pptx"}
+    assert body["notes"][-1] == outputs.notes[0] and body["timings"]["store"] == 0.5
+    # the CLI asked for the PSD by name: it fails instead
+    with pytest.raises(ImageTooLarge, match="PSD budget"):
+        build_outputs(stack, ["psd"], psd_max_pixel_layers=100)

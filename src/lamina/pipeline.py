@@ -11,28 +11,38 @@ decides what the user reads.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from lamina.engines.base import Engine, ProgressCallback
-from lamina.errors import EngineError, ImageTooLarge
-from lamina.imaging.codec import DEFAULT_MAX_PIXELS, DecodedImage, decode_image
+from lamina.errors import EngineError, ImageTooLarge, user_message
+from lamina.imaging.codec import DEFAULT_MAX_PIXELS, MEDIA_TYPES, DecodedImage, decode_image
 from lamina.imaging.exports import (
     EXPORT_FILENAMES,
+    EXPORT_MEDIA_TYPES,
     MANIFEST_FILENAME,
     ExportKind,
     export_bytes,
     layer_filename,
     layer_files,
-    manifest_bytes,
+    manifest,
 )
 from lamina.types import DecomposeParams, Layer, LayerStack, alpha_bbox
 
-__all__ = ["decompose_image", "layer_filename", "write_outputs"]
+__all__ = [
+    "OutputFile",
+    "Outputs",
+    "build_outputs",
+    "decompose_image",
+    "layer_filename",
+    "write_outputs",
+]
 
 _OUTPUT_NAME = re.compile(r"layer_\d\d\.(png|webp)|layers\.(json|zip|psd|pptx)")
 
@@ -135,6 +145,95 @@ def _check_stack(stack: object, engine: str, num_layers: int, height: int, width
         layer.empty = layer.bbox is None
 
 
+@dataclass(frozen=True)
+class OutputFile:
+    """One file of a decomposition's outputs: its lamina name, bytes and media type."""
+
+    name: str
+    data: bytes
+    media_type: str
+
+
+@dataclass
+class Outputs:
+    """A decomposition's files, built in memory: layers back to front, then the exports.
+
+    ``notes`` says which exports were left out and why; :meth:`manifest` adds them to the
+    engine's own notes in ``layers.json``.
+    """
+
+    layers: list[OutputFile]
+    exports: dict[ExportKind, OutputFile]
+    notes: list[str] = field(default_factory=list)
+
+    def manifest(self, stack: LayerStack, **timings: float) -> OutputFile:
+        """``layers.json`` for these files, with ``timings`` added to the stack's own."""
+        body = manifest(stack, exports=tuple(self.exports))
+        body["notes"] = [*body["notes"], *self.notes]
+        body["timings"] = {**body["timings"], **timings}
+        data = (json.dumps(body, indent=2) + "\n").encode()
+        return OutputFile(MANIFEST_FILENAME, data, "application/json")
+
+
+def build_outputs(
+    stack: LayerStack,
+    exports: Iterable[ExportKind] = (),
+    *,
+    best_effort: bool = False,
+    psd_max_pixel_layers: int | None = None,
+) -> Outputs:
+    """Encode the layers and make the ``exports`` asked for, in memory.
+
+    The CLI asks for exports by name, so one that cannot be made raises (e.g. a PSD over
+    30,000 px). A worker makes every export with ``best_effort``: the layers matter more
+    than one format, so a PSD past the format's size, past ``psd_max_pixel_layers``
+    (width x height x layers, a memory budget) or failing is left out with a note instead.
+    """
+    kinds = list(dict.fromkeys(exports))
+    for kind in kinds:
+        if kind not in EXPORT_FILENAMES:
+            raise ValueError(f"unknown export {kind!r}")
+    fmt = stack.params.output_format
+    encoded = layer_files(stack)
+    outputs = Outputs(
+        layers=[
+            OutputFile(layer_filename(i, fmt), data, MEDIA_TYPES[fmt])
+            for i, data in enumerate(encoded)
+        ],
+        exports={},
+    )
+    for kind in kinds:
+        reason = _psd_refusal(stack, psd_max_pixel_layers) if kind == "psd" else None
+        if reason is None:
+            try:
+                data = export_bytes(stack, kind, encoded=encoded)
+            except Exception as exc:
+                if not (best_effort and kind == "psd"):
+                    raise
+                reason = user_message(exc, "a PSD export failed")
+            else:
+                media_type = EXPORT_MEDIA_TYPES[kind]
+                outputs.exports[kind] = OutputFile(EXPORT_FILENAMES[kind], data, media_type)
+                continue
+        if not best_effort:
+            raise ImageTooLarge(f"no PSD export: {reason}")
+        outputs.notes.append(f"no {kind.upper()} export: {reason}")
+    return outputs
+
+
+def _psd_refusal(stack: LayerStack, max_pixel_layers: int | None) -> str | None:
+    """Why no PSD is made for ``stack`` under a ``max_pixel_layers`` budget, or ``None``
+    (the format's own limit is :func:`~lamina.imaging.exports.to_psd`'s to say)."""
+    width, height = stack.size
+    pixel_layers = width * height * len(stack.layers)
+    if max_pixel_layers is not None and pixel_layers > max_pixel_layers:
+        return (
+            f"{width}x{height} px x {len(stack.layers)} layers is over this server's PSD "
+            f"budget of {max_pixel_layers:,} pixel-layers"
+        )
+    return None
+
+
 def write_outputs(
     stack: LayerStack, outdir: str | Path, *, exports: Iterable[ExportKind] = ()
 ) -> list[Path]:
@@ -143,30 +242,20 @@ def write_outputs(
     ``outdir`` is created if needed. Files a previous run left there under
     lamina's own names (``layer_NN.*``, ``layers.*``) are removed first, so the
     folder never mixes two runs; nothing else in it is touched. All files are
-    built in memory first, so an export that fails (e.g. a PSD over 30,000 px)
-    raises before ``outdir`` is created or changed. Returns the written paths:
-    layers back to front, then ``layers.json``, then exports.
+    built in memory first (:func:`build_outputs`), so an export that fails (e.g. a PSD
+    over 30,000 px) raises before ``outdir`` is created or changed. Returns the written
+    paths: layers back to front, then ``layers.json``, then exports.
     """
-    kinds = list(dict.fromkeys(exports))
-    for kind in kinds:
-        if kind not in EXPORT_FILENAMES:
-            raise ValueError(f"unknown export {kind!r}")
-    # Everything is built before the folder is touched: a failing export leaves no half run.
-    fmt = stack.params.output_format
-    encoded = layer_files(stack)
-    files = {layer_filename(i, fmt): data for i, data in enumerate(encoded)}
-    files[MANIFEST_FILENAME] = manifest_bytes(stack, exports=kinds)
-    for kind in kinds:
-        files[EXPORT_FILENAMES[kind]] = export_bytes(stack, kind, encoded=encoded)
-
+    outputs = build_outputs(stack, exports)
+    files = [*outputs.layers, outputs.manifest(stack), *outputs.exports.values()]
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     for old in out.iterdir():
         if old.is_file() and _OUTPUT_NAME.fullmatch(old.name):
             old.unlink()
     written = []
-    for name, data in files.items():
-        path = out / name
-        path.write_bytes(data)
+    for file in files:
+        path = out / file.name
+        path.write_bytes(file.data)
         written.append(path)
     return written

@@ -22,7 +22,6 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import anyio
@@ -70,7 +69,7 @@ from lamina.fetch import Resolver, check_url, sniff_image_format, system_resolve
 from lamina.jobs.keys import KeyStore
 from lamina.jobs.retention import purge_expired
 from lamina.jobs.states import FINISHED, JobState
-from lamina.jobs.store import Job, JobStore
+from lamina.jobs.store import Job, JobResult, JobStore
 from lamina.storage import (
     InvalidKey,
     LocalStorage,
@@ -666,7 +665,7 @@ class ApiService:
         self.storage.put(key, data, MEDIA_TYPES[fmt])
         return key, fmt
 
-    def _fill_result(self, answer: ResultResponse, result: dict[str, Any], base_url: str) -> None:
+    def _fill_result(self, answer: ResultResponse, result: JobResult, base_url: str) -> None:
         """Signed URLs for the stored keys of a completed job's ``result`` (written by
         :meth:`lamina.jobs.worker.Worker.execute`), with the per-layer metadata."""
         ttl = self.settings.url_ttl_s

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -51,6 +51,23 @@ CHANGES_CHANNEL = "lamina_job_changes"
 changed: status streams and waiting submits listen to it (:mod:`lamina.api.watch`)."""
 
 
+class JobResult(TypedDict):
+    """What a completed job's worker records (:meth:`lamina.jobs.worker.Worker.execute`) and
+    the API reads back to sign its files: storage keys, and the manifest's body."""
+
+    layers: list[str]
+    """Keys of the layer files, back to front."""
+    exports: dict[str, str]
+    """Export kind (``zip``, ``psd``, ``pptx``) -> key; a kind left out is in the notes."""
+    manifest: str
+    """Key of ``layers.json``."""
+    metadata: dict[str, Any]
+    """The body of ``layers.json``: size, layer entries, notes, timings."""
+    engine: str
+    seed: int
+    timings: dict[str, float]
+
+
 @dataclass(frozen=True, kw_only=True)
 class Job:
     """A snapshot of one job row. ``params`` is ``DecomposeParams.to_dict()`` plus
@@ -72,7 +89,7 @@ class Job:
     started_at: datetime | None
     finished_at: datetime | None
     error: str | None
-    result: dict[str, Any] | None
+    result: JobResult | None
     stage: str | None = None
     cancel_requested: bool = False
     webhook: dict[str, str] | None = None
@@ -507,7 +524,7 @@ class JobStore:
             return "lost"
         return "cancel" if flag else "running"
 
-    def complete(self, job_id: str, worker_id: str, result: Mapping[str, Any]) -> bool:
+    def complete(self, job_id: str, worker_id: str, result: JobResult) -> bool:
         """Mark our running job completed with ``result``; ``False`` if it is no longer ours."""
         now = _now()
         return self._guarded(
@@ -943,7 +960,7 @@ def _job(row: sa.Row[Any]) -> Job:
         started_at=row.started_at,
         finished_at=row.finished_at,
         error=row.error,
-        result=None if row.result is None else dict(row.result),
+        result=None if row.result is None else cast(JobResult, dict(row.result)),
         stage=row.stage,
         cancel_requested=bool(row.cancel_requested),
         webhook=None if row.webhook is None else dict(row.webhook),

@@ -24,10 +24,10 @@ from lamina.config import Settings
 from lamina.engines.base import Engine, ProgressCallback
 from lamina.errors import LaminaError, ObjectNotFound, transient_fault, user_message
 from lamina.jobs.retention import purge_expired
-from lamina.jobs.store import Job, JobStore, new_worker_id, output_prefix
+from lamina.jobs.store import Job, JobResult, JobStore, new_worker_id, output_prefix
 from lamina.jobs.wakeup import Wakeup, listen_for_jobs
 from lamina.storage import Storage
-from lamina.types import DecomposeParams, LayerStack
+from lamina.types import DecomposeParams
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class _Cancelled(Exception):
 
 @dataclasses.dataclass
 class _Outcome:
-    result: dict[str, Any] | None = None
+    result: JobResult | None = None
     error: str | None = None
     transient: bool = False
     """The error was a storage or database fault that may pass: retry, do not fail."""
@@ -372,25 +372,15 @@ class Worker:
             log.info("worker %s: job %s stopped: cancelled", self.id, job.id)
         return done
 
-    def execute(self, job: Job, progress: ProgressCallback) -> dict[str, Any]:
+    def execute(self, job: Job, progress: ProgressCallback) -> JobResult:
         """Input bytes -> layers -> stored files; returns the job's ``result``.
 
         ``progress`` hears the whole job's progress and stages: ``decode`` (fetch and
         decode), the engine's own stages (``decompose`` for an engine that names none),
         then ``encode`` (encode and store the layers and exports).
         """
-        from lamina.imaging.codec import MEDIA_TYPES, encode_image
-        from lamina.imaging.exports import (
-            EXPORT_FILENAMES,
-            EXPORT_KINDS,
-            EXPORT_MEDIA_TYPES,
-            MANIFEST_FILENAME,
-            ExportKind,
-            export_bytes,
-            layer_filename,
-            manifest,
-        )
-        from lamina.pipeline import decompose_image
+        from lamina.imaging.exports import EXPORT_KINDS
+        from lamina.pipeline import build_outputs, decompose_image
 
         if self.engine is None:
             raise RuntimeError("Worker.setup() was not called")
@@ -429,68 +419,24 @@ class Worker:
         progress(ENCODE_AT, "encode")
         decomposed = time.perf_counter()
         prefix = output_prefix(job.id)
-        fmt = params.output_format
-        encoded = [encode_image(layer.rgba, fmt) for layer in stack.layers]
-        layers = []
-        for i, data in enumerate(encoded):
-            key = prefix + layer_filename(i, fmt)
-            self.storage.put(key, data, MEDIA_TYPES[fmt])
-            layers.append(key)
-        exports: dict[ExportKind, str] = {}
-        notes = []
-        for kind in EXPORT_KINDS:
-            if kind == "psd":
-                reason = self._psd_refusal(stack)
-                if reason is not None:
-                    notes.append(f"no PSD export: {reason}")
-                    continue
-            try:
-                data = export_bytes(stack, kind, encoded=encoded)
-            except Exception as exc:
-                if kind != "psd":
-                    raise
-                # the layers the user asked for matter more than one export format
-                log.warning("worker %s: job %s: no PSD: %s", self.id, job.id, exc)
-                notes.append(f"no PSD export: {user_message(exc, f'job {job.id}: PSD export')}")
-                continue
-            key = prefix + EXPORT_FILENAMES[kind]
-            self.storage.put(key, data, EXPORT_MEDIA_TYPES[kind])
-            exports[kind] = key
-        metadata = manifest(stack, exports=tuple(exports))
-        metadata["notes"] = [*metadata["notes"], *notes]  # the engine's, then the exports'
-        timings = dict(stack.timings)
-        timings.update(fetch=fetched - start, store=time.perf_counter() - decomposed)
-        metadata["timings"] = timings
-        self.storage.put(
-            prefix + MANIFEST_FILENAME,
-            (json.dumps(metadata, indent=2) + "\n").encode(),
-            "application/json",
+        outputs = build_outputs(
+            stack, EXPORT_KINDS, best_effort=True, psd_max_pixel_layers=self.psd_max_pixel_layers
         )
-        return {
-            "layers": layers,
-            "exports": exports,
-            "manifest": prefix + MANIFEST_FILENAME,
-            "metadata": metadata,
-            "engine": stack.engine,
-            "seed": params.seed,
-            "timings": timings,
-        }
-
-    def _psd_refusal(self, stack: LayerStack) -> str | None:
-        """Why no PSD is made for ``stack`` (too big for the format or for this worker's
-        memory budget), or ``None``; the job then completes without one."""
-        from lamina.imaging.exports import PSD_MAX_SIDE
-
-        width, height = stack.size
-        if max(width, height) > PSD_MAX_SIDE:
-            return f"the format holds at most {PSD_MAX_SIDE} px per side; this is {width}x{height}"
-        pixel_layers = width * height * len(stack.layers)
-        if pixel_layers > self.psd_max_pixel_layers:
-            return (
-                f"{width}x{height} px x {len(stack.layers)} layers is over this server's PSD "
-                f"budget of {self.psd_max_pixel_layers:,} pixel-layers"
-            )
-        return None
+        for file in [*outputs.layers, *outputs.exports.values()]:
+            self.storage.put(prefix + file.name, file.data, file.media_type)
+        timings = {**stack.timings, "fetch": fetched - start}
+        timings["store"] = time.perf_counter() - decomposed
+        manifest = outputs.manifest(stack, **timings)
+        self.storage.put(prefix + manifest.name, manifest.data, manifest.media_type)
+        return JobResult(
+            layers=[prefix + file.name for file in outputs.layers],
+            exports={kind: prefix + file.name for kind, file in outputs.exports.items()},
+            manifest=prefix + manifest.name,
+            metadata=json.loads(manifest.data),
+            engine=stack.engine,
+            seed=params.seed,
+            timings=timings,
+        )
 
 
 def _engine_share(progress: ProgressCallback) -> ProgressCallback:
