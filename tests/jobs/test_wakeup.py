@@ -1,7 +1,8 @@
 """Idle workers are woken on submit (PostgreSQL NOTIFY, the pool's pipes), not found by polling.
 
-Workers here poll every 600 s, so a job that completes within the test's patience was
-picked up by a wake-up.
+Workers here neither poll nor run their reap cycle (which claims too) for longer than the
+test's patience for each job (:data:`PICKUP_S`), so a job that completes in time was picked
+up by a wake-up: with ``Wakeup.set`` or the listener disabled, these tests fail.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ from lamina.storage import LocalStorage, open_storage
 
 PNG = encode_image(np.full((8, 8, 4), 120, dtype=np.uint8))
 NEVER_S = 600.0
+PICKUP_S = 10.0
+"""How long a woken worker may take to finish a job: far above the few milliseconds it
+takes (bench.api), far below the reap cycle (``heartbeat_s``, at least 20 s here)."""
 
 
 def test_a_wakeup_is_level_triggered_and_coalesces() -> None:
@@ -119,13 +123,22 @@ def test_an_idle_postgresql_worker_is_woken_by_a_submit(
 ) -> None:
     store = JobStore(pg_empty)
     settings = Settings(data_dir=tmp_path, database_url=pg_empty)
-    worker = Worker(store, storage, FastEngine, settings, poll_s=NEVER_S)  # type: ignore[arg-type]
+    worker = Worker(
+        store,
+        storage,
+        FastEngine,  # type: ignore[arg-type]
+        settings,
+        poll_s=NEVER_S,
+        heartbeat_s=NEVER_S,
+    )
     stop, thread = _run(worker)
     try:
         wait_until(lambda: store.stats()["workers_alive"] == 1, 30, "the worker")
         for seed in range(3):  # each time the worker has gone back to sleep
             job_id = _queue(store, storage, seed)
-            wait_until(lambda j=job_id: store.get(j).state is JobState.COMPLETED, 60, "a wake-up")
+            wait_until(
+                lambda j=job_id: store.get(j).state is JobState.COMPLETED, PICKUP_S, "a wake-up"
+            )
     finally:
         _stop(worker, stop, thread)
         store.dispose()
@@ -136,7 +149,14 @@ def test_the_listener_reconnects_after_its_connection_is_killed(
 ) -> None:
     store = JobStore(pg_empty)
     settings = Settings(data_dir=tmp_path, database_url=pg_empty)
-    worker = Worker(store, storage, FastEngine, settings, poll_s=NEVER_S)  # type: ignore[arg-type]
+    worker = Worker(
+        store,
+        storage,
+        FastEngine,  # type: ignore[arg-type]
+        settings,
+        poll_s=NEVER_S,
+        heartbeat_s=NEVER_S,
+    )
     stop, thread = _run(worker)
 
     def listeners() -> list[int]:
@@ -157,7 +177,7 @@ def test_the_listener_reconnects_after_its_connection_is_killed(
             conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
         wait_until(lambda: len(set(listeners()) - {first}) == 1, 30, "a new listener")
         job_id = _queue(store, storage, 7)
-        wait_until(lambda: store.get(job_id).state is JobState.COMPLETED, 60, "a wake-up")
+        wait_until(lambda: store.get(job_id).state is JobState.COMPLETED, PICKUP_S, "a wake-up")
     finally:
         _stop(worker, stop, thread)
         store.dispose()
@@ -174,6 +194,7 @@ def test_an_idle_worker_is_woken_through_its_pipe(storage: LocalStorage, tmp_pat
         FastEngine,  # type: ignore[arg-type]
         settings,
         poll_s=NEVER_S,
+        heartbeat_s=NEVER_S,
         wake_fds=(read_fd,),
     )
     stop, thread = _run(worker)
@@ -181,7 +202,7 @@ def test_an_idle_worker_is_woken_through_its_pipe(storage: LocalStorage, tmp_pat
         wait_until(lambda: store.stats()["workers_alive"] == 1, 30, "the worker")
         job_id = _queue(store, storage, 1)
         os.write(write_fd, b"\0")
-        wait_until(lambda j=job_id: store.get(j).state is JobState.COMPLETED, 60, "a wake-up")
+        wait_until(lambda j=job_id: store.get(j).state is JobState.COMPLETED, PICKUP_S, "a wake-up")
     finally:
         _stop(worker, stop, thread)
         os.close(write_fd)
@@ -193,6 +214,7 @@ def pool_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settin
     for name, value in worker_env(tmp_path / "engine.log").items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv(POLL_ENV, str(NEVER_S))
+    monkeypatch.setenv("LAMINA_LEASE_S", "600")  # a reap cycle every 30 s, the longest
     yield Settings(data_dir=tmp_path / "data", engine="fast")
 
 
@@ -209,7 +231,9 @@ def test_the_serve_pool_wakes_its_sqlite_workers(pool_env: Settings) -> None:
                 owner="k", model_id="m", params={"seed": seed}, input_key=f"inputs/{seed}"
             ).id
             pool.wake()  # what the API does after each submit
-            wait_until(lambda j=job_id: store.get(j).state is JobState.COMPLETED, 60, "a wake-up")
+            wait_until(
+                lambda j=job_id: store.get(j).state is JobState.COMPLETED, PICKUP_S, "a wake-up"
+            )
     finally:
         pool.stop(timeout=30)
         store.dispose()
