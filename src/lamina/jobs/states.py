@@ -47,9 +47,22 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.FAILED: frozenset(),
     JobState.CANCELLED: frozenset(),
 }
-"""Every allowed ``from -> to``; the store's guarded statements never leave this graph."""
+"""Every allowed ``from -> to``; the store builds each guarded statement's ``WHERE`` from it
+(:func:`lamina.jobs.store._leaving`), so no statement can leave this graph."""
+
+AFTER_CANCEL_REQUEST: frozenset[JobState] = frozenset({JobState.CANCELLED})
+"""Where a running job whose cancel was requested may still go (its worker stops at the next
+checkpoint, or its lease is reaped); a running job without one may go anywhere else in
+:data:`TRANSITIONS` but there."""
 
 
-def can_transition(source: JobState, target: JobState) -> bool:
-    """Whether ``source -> target`` is an allowed transition."""
-    return target in TRANSITIONS[source]
+def can_transition(
+    source: JobState, target: JobState, *, cancel_requested: bool | None = None
+) -> bool:
+    """Whether ``source -> target`` is an allowed transition (for a running job whose
+    ``cancel_requested`` flag is given, also whether the flag allows it)."""
+    if target not in TRANSITIONS[source]:
+        return False
+    if source is JobState.IN_PROGRESS and cancel_requested is not None:
+        return (target in AFTER_CANCEL_REQUEST) == cancel_requested
+    return True

@@ -26,7 +26,7 @@ from sqlalchemy.engine import Engine
 
 from lamina.errors import JobNotFound
 from lamina.jobs.models import jobs, webhook_attempts, workers
-from lamina.jobs.states import FINISHED, JobState
+from lamina.jobs.states import AFTER_CANCEL_REQUEST, FINISHED, JobState, can_transition
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 DURATION_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
@@ -425,7 +425,7 @@ class JobStore:
         Raises :class:`JobNotFound` for an unknown job or another owner's.
         """
         now = _now()
-        queued = jobs.c.state == JobState.IN_QUEUE.value
+        queued = sa.and_(*_leaving(JobState.IN_QUEUE, JobState.CANCELLED))
         states = [JobState.IN_QUEUE.value]
         if running:
             states.append(JobState.IN_PROGRESS.value)
@@ -467,7 +467,7 @@ class JobStore:
         oldest = _oldest(jobs.c.state == JobState.IN_QUEUE.value)
         stmt = (
             sa.update(jobs)
-            .where(jobs.c.seq == oldest, jobs.c.state == JobState.IN_QUEUE.value)
+            .where(jobs.c.seq == oldest, *_leaving(JobState.IN_QUEUE, JobState.IN_PROGRESS))
             .values(
                 state=JobState.IN_PROGRESS.value,
                 worker_id=worker_id,
@@ -530,8 +530,8 @@ class JobStore:
         return self._guarded(
             job_id,
             worker_id,
+            JobState.COMPLETED,
             {
-                "state": JobState.COMPLETED.value,
                 "result": dict(result),
                 "progress": 1.0,
                 "finished_at": now,
@@ -547,8 +547,8 @@ class JobStore:
         return self._guarded(
             job_id,
             worker_id,
+            JobState.FAILED,
             {
-                "state": JobState.FAILED.value,
                 "error": error[:MAX_ERROR_CHARS],
                 "finished_at": now,
                 "run_s": now.timestamp() - jobs.c.started_ts,
@@ -564,14 +564,13 @@ class JobStore:
         return self._guarded(
             job_id,
             worker_id,
+            JobState.CANCELLED,
             {
-                "state": JobState.CANCELLED.value,
                 "finished_at": now,
                 "run_s": now.timestamp() - jobs.c.started_ts,
                 "total_s": now.timestamp() - jobs.c.created_ts,
                 "lease_expires_at": None,
             },
-            cancelled=True,
         )
 
     def release(self, job_id: str, worker_id: str, *, count_attempt: bool = False) -> bool:
@@ -581,9 +580,9 @@ class JobStore:
         return self._guarded(
             job_id,
             worker_id,
+            JobState.IN_QUEUE,
             notify=True,
             values={
-                "state": JobState.IN_QUEUE.value,
                 "worker_id": None,
                 "attempts": jobs.c.attempts - (0 if count_attempt else 1),
                 "progress": 0.0,
@@ -598,17 +597,19 @@ class JobStore:
         self,
         job_id: str,
         worker_id: str,
+        target: JobState,
         values: dict[str, Any],
         *,
         notify: bool = False,
-        cancelled: bool = False,
     ) -> bool:
-        """One ``UPDATE`` of our running job, only if a cancel was requested (``cancelled``)
-        or only if none was (every other outcome)."""
+        """One ``UPDATE`` moving our running job to ``target``, guarded as the transition
+        table says (:func:`_leaving`: to ``cancelled`` only once a cancel was requested,
+        anywhere else only if none was)."""
         stmt = (
             sa.update(jobs)
-            .where(*_ours(job_id, worker_id), jobs.c.cancel_requested.is_(cancelled))
-            .values(**values)
+            .where(jobs.c.id == job_id, jobs.c.worker_id == worker_id)
+            .where(*_leaving(JobState.IN_PROGRESS, target))
+            .values(state=target.value, **values)
         )
         with self.engine.begin() as conn:
             changed = conn.execute(stmt).rowcount == 1
@@ -623,13 +624,11 @@ class JobStore:
         ``max_attempts`` attempts and cancel those whose cancel was requested. Returns how
         many jobs were requeued, failed or cancelled."""
         now = _now()
-        expired = [
-            jobs.c.state == JobState.IN_PROGRESS.value,
-            jobs.c.lease_expires_at < now,
-        ]
+        expired = jobs.c.lease_expires_at < now
+        running = JobState.IN_PROGRESS
         cancel = (
             sa.update(jobs)
-            .where(*expired, jobs.c.cancel_requested.is_(True))
+            .where(expired, *_leaving(running, JobState.CANCELLED))
             .values(
                 state=JobState.CANCELLED.value,
                 finished_at=now,
@@ -638,10 +637,9 @@ class JobStore:
                 lease_expires_at=None,
             )
         )
-        expired.append(jobs.c.cancel_requested.is_(False))
         give_up = (
             sa.update(jobs)
-            .where(*expired, jobs.c.attempts >= max_attempts)
+            .where(expired, *_leaving(running, JobState.FAILED), jobs.c.attempts >= max_attempts)
             .values(
                 state=JobState.FAILED.value,
                 error=f"the worker running this job stopped responding {max_attempts} "
@@ -654,7 +652,7 @@ class JobStore:
         )
         requeue = (
             sa.update(jobs)
-            .where(*expired, jobs.c.attempts < max_attempts)
+            .where(expired, *_leaving(running, JobState.IN_QUEUE), jobs.c.attempts < max_attempts)
             .values(
                 state=JobState.IN_QUEUE.value,
                 worker_id=None,
@@ -889,6 +887,20 @@ def _status_statement(exact_positions: int) -> sa.Select[Any]:
         sa.case((queued, count), else_=None).label("ahead"),
         sa.case((queued, head), else_=None).label("head"),
     ).where(jobs.c.id == sa.bindparam("job_id"))
+
+
+def _leaving(source: JobState, target: JobState) -> list[sa.ColumnElement[bool]]:
+    """The ``WHERE`` of a statement that moves a job ``source -> target``, read off
+    :data:`~lamina.jobs.states.TRANSITIONS`: the job is in ``source`` and, when it is
+    running, its ``cancel_requested`` flag allows ``target``
+    (:data:`~lamina.jobs.states.AFTER_CANCEL_REQUEST`). A move the table has not got is a
+    bug, refused before any SQL runs."""
+    if not can_transition(source, target):
+        raise ValueError(f"no transition {source} -> {target} in the state table")
+    guard = [jobs.c.state == source.value]
+    if source is JobState.IN_PROGRESS:
+        guard.append(jobs.c.cancel_requested.is_(target in AFTER_CANCEL_REQUEST))
+    return guard
 
 
 def _ours(job_id: str, worker_id: str) -> tuple[sa.ColumnElement[bool], ...]:
