@@ -103,6 +103,17 @@ def _queue(store: JobStore, storage: LocalStorage, seed: int) -> str:
     return store.submit(owner="k", model_id="m", params=params, input_key=f"inputs/{seed}.png").id
 
 
+def _sleeper(
+    store: JobStore, storage: LocalStorage, settings: Settings, wake_fds: tuple[int, ...] = ()
+) -> Worker:
+    """A worker that neither polls nor runs its reap cycle within a test: only a wake-up
+    makes it claim."""
+    engine = FastEngine
+    return Worker(
+        store, storage, engine, settings, poll_s=NEVER_S, heartbeat_s=NEVER_S, wake_fds=wake_fds
+    )
+
+
 def _run(worker: Worker) -> tuple[threading.Event, threading.Thread]:
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
@@ -122,15 +133,7 @@ def test_an_idle_postgresql_worker_is_woken_by_a_submit(
     pg_empty: str, storage: LocalStorage, tmp_path: Path
 ) -> None:
     store = JobStore(pg_empty)
-    settings = Settings(data_dir=tmp_path, database_url=pg_empty)
-    worker = Worker(
-        store,
-        storage,
-        FastEngine,  # type: ignore[arg-type]
-        settings,
-        poll_s=NEVER_S,
-        heartbeat_s=NEVER_S,
-    )
+    worker = _sleeper(store, storage, Settings(data_dir=tmp_path, database_url=pg_empty))
     stop, thread = _run(worker)
     try:
         wait_until(lambda: store.stats()["workers_alive"] == 1, 30, "the worker")
@@ -148,15 +151,7 @@ def test_the_listener_reconnects_after_its_connection_is_killed(
     pg_empty: str, storage: LocalStorage, tmp_path: Path
 ) -> None:
     store = JobStore(pg_empty)
-    settings = Settings(data_dir=tmp_path, database_url=pg_empty)
-    worker = Worker(
-        store,
-        storage,
-        FastEngine,  # type: ignore[arg-type]
-        settings,
-        poll_s=NEVER_S,
-        heartbeat_s=NEVER_S,
-    )
+    worker = _sleeper(store, storage, Settings(data_dir=tmp_path, database_url=pg_empty))
     stop, thread = _run(worker)
 
     def listeners() -> list[int]:
@@ -188,15 +183,7 @@ def test_an_idle_worker_is_woken_through_its_pipe(storage: LocalStorage, tmp_pat
     store = JobStore(settings.resolved_database_url)
     store.migrate()
     read_fd, write_fd = os.pipe()
-    worker = Worker(
-        store,
-        storage,
-        FastEngine,  # type: ignore[arg-type]
-        settings,
-        poll_s=NEVER_S,
-        heartbeat_s=NEVER_S,
-        wake_fds=(read_fd,),
-    )
+    worker = _sleeper(store, storage, settings, wake_fds=(read_fd,))
     stop, thread = _run(worker)
     try:
         wait_until(lambda: store.stats()["workers_alive"] == 1, 30, "the worker")
