@@ -86,6 +86,9 @@ def test_presigned_urls_download_with_httpx(settings: Settings) -> None:
     response = httpx.get(url)
     assert response.status_code == 200
     assert response.content == b"PK\x03\x04zip"
+    # its links are S3's own: lamina's /v1/files/ serves none, whatever the signature
+    assert not storage.serves_links
+    assert not storage.verify("jobs/j2/layers.zip", "9999999999", "0" * 64)
 
 
 def test_a_worker_writes_its_outputs_to_s3(settings: Settings) -> None:

@@ -72,7 +72,6 @@ from lamina.jobs.states import FINISHED, JobState
 from lamina.jobs.store import Job, JobResult, JobStore
 from lamina.storage import (
     InvalidKey,
-    LocalStorage,
     ObjectNotFound,
     Storage,
     StorageUnavailable,
@@ -563,7 +562,7 @@ class ApiService:
         Only local storage is served here; S3 storage hands out presigned S3 URLs.
         """
         storage = self.storage
-        if not isinstance(storage, LocalStorage) or not _valid_key(key):
+        if not storage.serves_links or not _valid_key(key):
             raise NotFound("no such file")
         if not storage.verify(key, expires, sig):
             raise Forbidden("the file link is invalid or has expired")
@@ -646,7 +645,7 @@ class ApiService:
         query = parse_qs(parts.query)
         expires, sig = query.get("expires", [""])[0], query.get("sig", [""])[0]
         storage = self.storage
-        if not isinstance(storage, LocalStorage):
+        if not storage.serves_links:
             return None
         if not _valid_key(key) or not storage.verify(key, expires, sig):
             raise BadInput("image_url is an upload link that is invalid or has expired")

@@ -31,6 +31,10 @@ class Storage(Protocol):
     """Where job inputs and outputs live. Keys are checked with :func:`check_key`; every
     method raises :class:`~lamina.errors.StorageUnavailable` when the backend itself fails."""
 
+    serves_links: bool
+    """Whether the links :meth:`url` makes point at lamina's own ``/v1/files/`` (which then
+    serves them after :meth:`verify`), rather than at the backend (S3 presigned URLs)."""
+
     def put(self, key: str, data: bytes, content_type: str) -> None:
         """Store ``data`` under ``key``, replacing what was there."""
         ...
@@ -49,6 +53,11 @@ class Storage(Protocol):
 
     def url(self, key: str, *, base_url: str, expires_s: int) -> str:
         """A URL that downloads ``key`` without credentials until ``expires_s`` from now."""
+        ...
+
+    def verify(self, key: str, expires: int | str, sig: str) -> bool:
+        """Whether a ``/v1/files/`` link's ``expires`` and ``sig`` are genuine and unexpired
+        (always ``False`` where :attr:`serves_links` is)."""
         ...
 
     def check(self) -> None:

@@ -58,6 +58,8 @@ def load_or_create_secret(path: Path) -> bytes:
 class LocalStorage:
     """Objects as files under ``root``; URLs are ``{base_url}/v1/files/{key}?expires=&sig=``."""
 
+    serves_links = True
+
     def __init__(self, root: Path, secret: bytes) -> None:
         if len(secret) < 16:
             raise ValueError("the signing secret must have at least 16 bytes")

@@ -49,10 +49,17 @@ def parse_s3_location(location: str) -> tuple[str, str]:
 class S3Storage:
     """Keys live at ``{prefix}{key}`` in ``bucket``; ``client`` is a boto3 S3 client."""
 
+    serves_links = False
+    """Its links are S3's presigned URLs; lamina's ``/v1/files/`` serves none of them."""
+
     def __init__(self, client: Any, bucket: str, prefix: str = "") -> None:
         self.client = client
         self.bucket = bucket
         self.prefix = prefix
+
+    def verify(self, key: str, expires: int | str, sig: str) -> bool:
+        """No ``/v1/files/`` link is ever this backend's."""
+        return False
 
     def _name(self, key: str) -> str:
         return self.prefix + check_key(key)
