@@ -11,6 +11,15 @@ from typing import Annotated, Literal
 from pydantic import BeforeValidator, ByteSize, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from lamina.defaults import MAX_PIXELS
+
+
+def normalize_database_url(url: str) -> str:
+    """``postgresql://`` -> the psycopg 3 driver; anything else unchanged."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
 
 class Settings(BaseSettings):
     """Every knob of ``lamina serve`` and ``lamina worker``; the flags override these."""
@@ -79,7 +88,7 @@ class Settings(BaseSettings):
     """A LoRA to load: a ``.safetensors`` file, a folder or a repo id."""
 
     # limits and security
-    max_pixels: int = Field(default=40_000_000, gt=0)
+    max_pixels: int = Field(default=MAX_PIXELS, gt=0)
     max_input_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
     max_job_memory: ByteSize = Field(default=ByteSize(6 * 2**30), gt=0)
     """Estimated peak memory one job may need (bytes, or ``"6GiB"``); a worker refuses a
@@ -100,10 +109,7 @@ class Settings(BaseSettings):
     def resolved_database_url(self) -> str:
         """The job store's SQLAlchemy URL."""
         if self.database_url:
-            url = self.database_url
-            if url.startswith("postgresql://"):
-                url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-            return url
+            return normalize_database_url(self.database_url)
         return f"sqlite:///{(self.data_dir / 'lamina.db').resolve()}"
 
     @property

@@ -14,10 +14,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from tests.jobs.pg import temporary_database
 
+from lamina.config import normalize_database_url
 from lamina.errors import JobNotFound
 from lamina.jobs.models import jobs, metadata
 from lamina.jobs.states import TRANSITIONS, JobState, can_transition
-from lamina.jobs.store import Job, JobStore, normalize_database_url
+from lamina.jobs.store import Job, JobStore
 
 PARAMS = {"num_layers": 2, "seed": 1, "image_url": "https://example.com/a.png"}
 

@@ -13,8 +13,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from lamina.defaults import API_MODEL_ID
+
 Status = Literal["in_queue", "in_progress", "completed", "cancelled", "failed"]
-DEFAULT_MODEL = "qwen/qwen-image-layered"
+DEFAULT_MODEL = API_MODEL_ID
 
 
 def _whole(value: Any) -> Any:

@@ -27,6 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 import anyio
 import anyio.to_thread
 
+from lamina import defaults
 from lamina.api.datauri import decode_data_uri
 from lamina.api.ratelimit import RateLimiter
 from lamina.api.schemas import (
@@ -96,14 +97,6 @@ HEALTH_CACHE_S = 1.0
 """How long a dependency check answers ``/healthz`` (probes poll it often)."""
 _UPLOAD_DAYS_SWEPT = 31
 """Upload days before the cutoff swept on each purge (purges run at least daily)."""
-MEDIA_TYPES = {
-    "PNG": "image/png",
-    "JPEG": "image/jpeg",
-    "GIF": "image/gif",
-    "WEBP": "image/webp",
-    "BMP": "image/bmp",
-    "TIFF": "image/tiff",
-}
 _EXTENSIONS = {
     "PNG": "png",
     "JPEG": "jpg",
@@ -112,18 +105,9 @@ _EXTENSIONS = {
     "BMP": "bmp",
     "TIFF": "tif",
 }
-FILE_MEDIA_TYPES = {
-    "png": "image/png",
-    "webp": "image/webp",
-    "jpg": "image/jpeg",
-    "gif": "image/gif",
-    "bmp": "image/bmp",
-    "tif": "image/tiff",
-    "json": "application/json",
-    "zip": "application/zip",
-    "psd": "image/vnd.adobe.photoshop",
-    "pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-}
+"""Pillow's format name -> the extension an upload is stored under."""
+MEDIA_TYPES = {fmt: defaults.MEDIA_TYPES[ext] for fmt, ext in _EXTENSIONS.items()}
+FILE_MEDIA_TYPES = defaults.MEDIA_TYPES
 
 
 @dataclass(frozen=True)

@@ -14,15 +14,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lamina.commands._settings import add_settings_flags, settings_from_args
+from lamina.defaults import EXPORT_KINDS
 
 if TYPE_CHECKING:
+    from lamina.defaults import ExportKind
     from lamina.engines.base import Engine
-    from lamina.imaging.exports import ExportKind
     from lamina.types import DecomposeParams
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
 """What a folder contributes; files named on the command line are taken whatever their name."""
-EXPORTS = ("zip", "psd", "pptx")  # lamina.imaging.exports.EXPORT_KINDS, without importing PIL
 _GLOB_CHARS = frozenset("*?[")
 
 EPILOG = """\
@@ -116,9 +116,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _export_list(value: str) -> list[str]:
     kinds = [kind.strip().lower() for kind in value.split(",") if kind.strip()]
     for kind in kinds:
-        if kind not in EXPORTS:
+        if kind not in EXPORT_KINDS:
             raise argparse.ArgumentTypeError(
-                f"unknown export {kind!r}; choose from {', '.join(EXPORTS)}"
+                f"unknown export {kind!r}; choose from {', '.join(EXPORT_KINDS)}"
             )
     return kinds
 

@@ -15,10 +15,11 @@ import logging
 import re
 from pathlib import Path
 
+from lamina.defaults import QWEN_WEIGHTS
+
 logger = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "Qwen/Qwen-Image-Layered"
-"""Also :data:`lamina.engines.qwen.DEFAULT_MODEL`; repeated so this module never imports torch."""
+DEFAULT_MODEL = QWEN_WEIGHTS
 MIN_DIFFUSERS = (0, 37)
 """The first diffusers release that ships ``QwenImageLayeredPipeline``."""
 

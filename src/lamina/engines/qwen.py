@@ -29,6 +29,7 @@ import torch
 from numpy.typing import NDArray
 from PIL import Image
 
+from lamina.defaults import QWEN_WEIGHTS
 from lamina.engines.auto import MIN_DIFFUSERS, installed_version
 from lamina.engines.base import ProgressCallback
 from lamina.errors import EngineError, EngineUnavailable, InvalidImage, LaminaError, internal_error
@@ -36,7 +37,7 @@ from lamina.types import DecomposeParams, Layer, LayerStack, alpha_bbox
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "Qwen/Qwen-Image-Layered"
+DEFAULT_MODEL = QWEN_WEIGHTS
 RESOLUTIONS = (640, 1024)
 CPU_OFFLOAD_MODES = ("none", "model", "group", "sequential")
 DEFAULT_NEGATIVE_PROMPT = " "

@@ -17,9 +17,10 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
+from lamina import defaults
 from lamina.errors import ImageTooLarge, InvalidImage
 
-DEFAULT_MAX_PIXELS = 40_000_000
+DEFAULT_MAX_PIXELS = defaults.MAX_PIXELS
 SUPPORTED_FORMATS = frozenset({"PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF", "MPO"})
 _PIL_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")  # JPEG's opener also yields MPO
 
@@ -184,4 +185,4 @@ def encode_image(rgba: NDArray[np.uint8], fmt: str = "png") -> bytes:
     return buf.getvalue()
 
 
-MEDIA_TYPES = {"png": "image/png", "webp": "image/webp"}
+MEDIA_TYPES = {fmt: defaults.MEDIA_TYPES[fmt] for fmt in ("png", "webp")}

@@ -13,27 +13,22 @@ import io
 import json
 import zipfile
 from collections.abc import Iterable, Sequence
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from lamina.defaults import EXPORT_KINDS, MEDIA_TYPES, ExportKind
 from lamina.errors import ImageTooLarge
 from lamina.imaging.codec import encode_image
 from lamina.types import BBox, Layer, LayerStack
 
-ExportKind = Literal["zip", "psd", "pptx"]
-EXPORT_KINDS: tuple[ExportKind, ...] = ("zip", "psd", "pptx")
 EXPORT_FILENAMES: dict[ExportKind, str] = {
     "zip": "layers.zip",
     "psd": "layers.psd",
     "pptx": "layers.pptx",
 }
-EXPORT_MEDIA_TYPES: dict[ExportKind, str] = {
-    "zip": "application/zip",
-    "psd": "image/vnd.adobe.photoshop",
-    "pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-}
+EXPORT_MEDIA_TYPES: dict[ExportKind, str] = {kind: MEDIA_TYPES[kind] for kind in EXPORT_KINDS}
 MANIFEST_FILENAME = "layers.json"
 PSD_MAX_SIDE = 30_000
 

@@ -24,6 +24,7 @@ from typing import Any, Literal, TypedDict, cast
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from lamina.config import normalize_database_url
 from lamina.errors import JobNotFound
 from lamina.jobs.models import jobs, webhook_attempts, workers
 from lamina.jobs.states import AFTER_CANCEL_REQUEST, FINISHED, JobState, can_transition
@@ -136,13 +137,6 @@ class JobSummary:
 def output_prefix(job_id: str) -> str:
     """Storage prefix of a job's outputs (layers, ``layers.json`` and exports)."""
     return f"jobs/{job_id}/"
-
-
-def normalize_database_url(url: str) -> str:
-    """``postgresql://`` -> the psycopg 3 driver; anything else unchanged."""
-    if url.startswith(("postgresql://", "postgres://")):
-        return "postgresql+psycopg://" + url.split("://", 1)[1]
-    return url
 
 
 def _now() -> datetime:
