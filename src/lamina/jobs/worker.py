@@ -213,39 +213,7 @@ class Worker:
         outcome = _Outcome()
         last: dict[str, Any] = {"progress": 0.0, "stage": None, "sent": time.monotonic()}
 
-        def progress(fraction: float, stage: str | None = None, /) -> None:
-            """Every call is a checkpoint; the store hears of a new stage at once and of
-            progress within a stage at most every ``progress_every_s``."""
-            if abandoned.is_set():
-                raise _Abandoned()
-            if cancel.is_set():
-                raise _Cancelled()
-            new_stage = stage is not None and stage != last["stage"]
-            last["progress"] = fraction
-            if stage is not None:
-                last["stage"] = stage
-            now = time.monotonic()
-            if new_stage or now - last["sent"] >= self.progress_every_s:
-                last["sent"] = now
-                try:
-                    answer = self.store.checkpoint(
-                        job.id,
-                        self.id,
-                        lease_s=self.settings.lease_s,
-                        progress=fraction,
-                        stage=stage,
-                    )
-                except Exception as exc:  # the job goes on; the lease has time to spare
-                    if transient_fault(exc) is None:
-                        raise
-                    log.warning("worker %s: progress not recorded: %s", self.id, exc)
-                    return
-                if answer == "lost":
-                    abandoned.set()
-                    raise _Abandoned()
-                if answer == "cancel":
-                    cancel.set()
-                    raise _Cancelled()
+        progress = self._checkpoints(job, abandoned, cancel, last)
 
         def execute() -> None:
             try:
@@ -300,8 +268,59 @@ class Worker:
                 elif answer == "lost":  # let the engine run out (the GPU is busy), record nothing
                     log.warning("worker %s: lost the lease of job %s", self.id, job.id)
                     abandoned.set()
-        if abandoned.is_set():
-            return
+        if not abandoned.is_set():
+            self._record(job, outcome, stop)
+
+    def _checkpoints(
+        self,
+        job: Job,
+        abandoned: threading.Event,
+        cancel: threading.Event,
+        last: dict[str, Any],
+    ) -> ProgressCallback:
+        """The engine's progress callback for ``job``: it raises to stop the run once the job
+        is no longer ours (``abandoned``) or a cancel was seen (``cancel``), and keeps
+        ``last`` (progress, stage, when the store last heard) for the heartbeat."""
+
+        def progress(fraction: float, stage: str | None = None, /) -> None:
+            """Every call is a checkpoint; the store hears of a new stage at once and of
+            progress within a stage at most every ``progress_every_s``."""
+            if abandoned.is_set():
+                raise _Abandoned()
+            if cancel.is_set():
+                raise _Cancelled()
+            new_stage = stage is not None and stage != last["stage"]
+            last["progress"] = fraction
+            if stage is not None:
+                last["stage"] = stage
+            now = time.monotonic()
+            if new_stage or now - last["sent"] >= self.progress_every_s:
+                last["sent"] = now
+                try:
+                    answer = self.store.checkpoint(
+                        job.id,
+                        self.id,
+                        lease_s=self.settings.lease_s,
+                        progress=fraction,
+                        stage=stage,
+                    )
+                except Exception as exc:  # the job goes on; the lease has time to spare
+                    if transient_fault(exc) is None:
+                        raise
+                    log.warning("worker %s: progress not recorded: %s", self.id, exc)
+                    return
+                if answer == "lost":
+                    abandoned.set()
+                    raise _Abandoned()
+                if answer == "cancel":
+                    cancel.set()
+                    raise _Cancelled()
+
+        return progress
+
+    def _record(self, job: Job, outcome: _Outcome, stop: threading.Event) -> None:
+        """Store how the run of ``job`` ended: completed, failed, back in the queue after a
+        fault that may pass, or cancelled (a cancel refuses the other outcomes)."""
         error = outcome.error or "internal error"
         if outcome.result is None and outcome.transient and not outcome.cancelled:
             if job.attempts < self.settings.max_attempts:
