@@ -90,6 +90,9 @@ class QwenEngine:
         compile: bool = False,
         lora: str | None = None,
     ) -> None:
+        """Load the pipeline as the class docstring says. (Longer than 80 lines on purpose:
+        each loading step, from the weights to the LoRA, depends on the one before and on
+        the same options, and reads best in the order diffusers needs them.)"""
         if resolution not in RESOLUTIONS:
             raise EngineUnavailable(f"qwen resolution must be 640 or 1024, not {resolution!r}")
         if cpu_offload not in CPU_OFFLOAD_MODES:
@@ -192,6 +195,9 @@ class QwenEngine:
 
         Layers come back to front at the input's size. A pipeline failure
         (out of memory included) frees what it can and raises :class:`EngineError`.
+        (Longer than 80 lines on purpose: the pipeline call, its stop and out-of-memory
+        handling and the memory release after it share one frame, because the failed
+        call's tensors are freed only once its ``except`` block is left.)
         """
         if image.ndim != 3 or image.shape[2] != 4 or image.dtype != np.uint8:
             raise InvalidImage("expected an H x W x 4 uint8 RGBA array")

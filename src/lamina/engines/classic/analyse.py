@@ -131,6 +131,8 @@ def find_elements(lab: FloatImage, valid: Mask, lines: Labels | None = None) -> 
     ``lines`` is a label map of detected text lines (:func:`~.textdet.text_lines`,
     0 = none): the letters of one detected line become one element even where
     their shapes alone would not join them, and never stay in the background.
+    (Longer than 80 lines on purpose: the merges run in sequence over the same label
+    map and region table; split up, each step would pass all of them around.)
     """
     h, w = valid.shape
     regions, texture = segment(lab, valid, min_area=max(4, (h * w) // 20000))

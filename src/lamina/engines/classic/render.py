@@ -81,6 +81,8 @@ def render_layers(
 
     ``image`` is the full-resolution ``H x W x 4`` ``uint8`` input; ``band`` is
     the half-width in pixels of the edge band where alpha is unblended.
+    (Longer than 80 lines on purpose: the ownership map built first is read by every
+    plan's edge band and colour fill below it; split up, each part would take all of it.)
     """
     h, w = image.shape[:2]
     shape = (h, w)
