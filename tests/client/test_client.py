@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import pytest
 import uvicorn
 from tests.api.conftest import Env, data_uri, make_env, png
@@ -166,3 +167,33 @@ def test_idempotent_calls_retry_after_429_and_503() -> None:
         assert server.seen[0]["Authorization"] == "Bearer lam_t"
     finally:
         server.close()
+
+
+def test_both_clients_take_the_same_steps_on_retries_and_transport_errors() -> None:
+    """One flow (lamina.client._flows) drives both: the same answers, the same requests."""
+    ok = {"request_id": "a" * 32, "status": "in_queue", "queue_position": 3}
+    script = [
+        (503, {"Retry-After": "0"}, b"busy"),
+        (200, {"Content-Type": "application/json"}, json.dumps(ok).encode()),
+    ]
+    sync_server, async_server = _Recorder(list(script)), _Recorder(list(script))
+
+    async def with_async() -> int | None:
+        async with AsyncClient(async_server.url, token="lam_t", retries=1) as client:
+            return (await client.status("a" * 32)).queue_position
+
+    try:
+        with Client(sync_server.url, token="lam_t", retries=1) as client:
+            assert client.status("a" * 32).queue_position == 3
+        assert asyncio.run(with_async()) == 3
+        assert len(sync_server.seen) == len(async_server.seen) == 2
+        # nothing listens on port 9: the connection error surfaces once the retries are spent
+        for retries in (0, 1):
+            with (
+                Client("http://127.0.0.1:9", token="t", retries=retries) as client,
+                pytest.raises(httpx.ConnectError),
+            ):
+                client.status("a" * 32)
+    finally:
+        sync_server.close()
+        async_server.close()

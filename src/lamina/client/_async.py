@@ -1,13 +1,13 @@
-"""The asynchronous client: :class:`AsyncClient` mirrors :class:`~lamina.client.Client`."""
+"""The asynchronous client: :class:`AsyncClient` mirrors :class:`~lamina.client.Client`,
+performing the same steps of :mod:`lamina.client._flows` with ``await``."""
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -19,34 +19,15 @@ from lamina.api.schemas import (
     StatusResponse,
     SubmitResponse,
 )
-from lamina.client._base import (
-    RETRY_STATUSES,
-    TERMINAL,
-    ImageInput,
-    PollTimeout,
-    RequestFailed,
-    RunResult,
-    check,
-    download_plan,
-    file_payload,
-    headers,
-    input_source,
-    model_path,
-    next_interval,
-    parse,
-    request_path,
-    resolve_config,
-    retry_delay,
-    submit_body,
-)
+from lamina.client import _flows as flows
+from lamina.client._base import ImageInput, RunResult, headers, request_path, resolve_config
+
+T = TypeVar("T")
 
 
 class AsyncClient:
     """The asynchronous twin of :class:`~lamina.client.Client` (same methods, awaited;
-    ``aclose`` instead of ``close``).
-
-    The token is sent to ``base_url`` only, never to the hosts of output URLs.
-    """
+    ``aclose`` instead of ``close``)."""
 
     def __init__(
         self,
@@ -87,43 +68,44 @@ class AsyncClient:
 
     async def models(self) -> ModelList:
         """The served models and their schemas."""
-        return parse(await self._call("GET", "/v1/models"), ModelList)
+        return await self._do(flows.api("GET", "/v1/models", ModelList, retries=self.retries))
 
     async def submit(
         self, image_url: str, *, model: str | None = None, **params: Any
     ) -> SubmitResponse:
         """Queue a request; ``params`` are the model's inputs (``num_layers=4``, ...)."""
-        body = submit_body(image_url, params)
-        return parse(
-            await self._call("POST", model_path(model), json=body, retry=False), SubmitResponse
+        answer: SubmitResponse = await self._do(
+            flows.submit(image_url, model, params, retries=self.retries)
         )
+        return answer
 
     async def status(self, request_id: str) -> StatusResponse:
-        return parse(await self._call("GET", request_path(request_id, "status")), StatusResponse)
+        path = request_path(request_id, "status")
+        return await self._do(flows.api("GET", path, StatusResponse, retries=self.retries))
 
     async def result(self, request_id: str) -> ResultResponse:
-        return parse(await self._call("GET", request_path(request_id, "result")), ResultResponse)
+        path = request_path(request_id, "result")
+        return await self._do(flows.api("GET", path, ResultResponse, retries=self.retries))
 
     async def cancel(self, request_id: str) -> CancelResponse:
         path = request_path(request_id, "cancel")
-        return parse(await self._call("POST", path, retry=False), CancelResponse)
+        return await self._do(
+            flows.api("POST", path, CancelResponse, retries=self.retries, retry=False)
+        )
 
     async def upload(
         self, data: bytes | str | Path, *, filename: str | None = None
     ) -> FileUploadResponse:
         """Upload an image (bytes or a path) to ``lamina serve``; use the answer's ``url``
         as ``image_url``."""
-        name, content = file_payload(data, filename)
-        response = await self._call(
-            "POST", "/v1/files", files={"file": (name, content)}, retry=False
+        answer: FileUploadResponse = await self._do(
+            flows.upload(data, filename, retries=self.retries)
         )
-        return parse(response, FileUploadResponse)
+        return answer
 
     async def download(self, url: str) -> bytes:
         """The bytes at an output URL (signed: no credentials are sent)."""
-        response = await self._http.get(url, headers={"Accept": "*/*"})
-        check(response)
-        return response.content
+        return await self._do(flows.download(url))
 
     async def run(
         self,
@@ -147,26 +129,19 @@ class AsyncClient:
         after ``timeout`` seconds (the request is left running) and
         :class:`ExportUnavailable` when an export asked for was not made.
         """
-        source = input_source(image)
-        if isinstance(source, tuple):
-            name, content = source
-            source = (await self.upload(content, filename=name)).url
-        submitted = await self.submit(source, model=model, **params)
-        result = await self.wait(
-            submitted.request_id,
-            poll_interval=poll_interval,
-            max_interval=max_interval,
-            timeout=timeout,
+        return await self._do(
+            flows.run(
+                image,
+                retries=self.retries,
+                model=model,
+                download_to=download_to,
+                exports=exports,
+                poll_interval=poll_interval,
+                max_interval=max_interval,
+                timeout=timeout,
+                params=params,
+            )
         )
-        files: list[Path] = []
-        if download_to is not None:
-            outdir = Path(download_to)
-            plan = download_plan(result, outdir, exports)
-            outdir.mkdir(parents=True, exist_ok=True)
-            for url, path in plan:
-                path.write_bytes(await self.download(url))
-                files.append(path)
-        return RunResult(result=result, files=files)
 
     async def wait(
         self,
@@ -177,43 +152,35 @@ class AsyncClient:
         timeout: float = 1800.0,
     ) -> ResultResponse:
         """Poll until the request ends; the completed result, else :class:`RequestFailed`."""
-        start = time.monotonic()
-        interval = poll_interval
-        while True:
-            status = await self.status(request_id)
-            if status.status in TERMINAL:
-                break
-            waited = time.monotonic() - start
-            if waited >= timeout:
-                raise PollTimeout(request_id, str(status.status), waited)
-            await asyncio.sleep(min(interval, max(0.0, timeout - waited)))
-            interval = next_interval(interval, max_interval)
-        result = await self.result(request_id)
-        if result.status != "completed":
-            raise RequestFailed(result)
-        return result
+        return await self._do(
+            flows.wait(
+                request_id,
+                retries=self.retries,
+                poll_interval=poll_interval,
+                max_interval=max_interval,
+                timeout=timeout,
+            )
+        )
 
     # -- plumbing ------------------------------------------------------------------------
 
-    async def _call(
-        self, method: str, path: str, *, retry: bool = True, **kw: Any
-    ) -> httpx.Response:
-        """One API call with the token; idempotent calls retry on 429/502/503/504 and on
-        connection errors, waiting ``Retry-After`` or a growing delay."""
-        attempts = self.retries + 1 if retry else 1
-        delay = 0.5
-        attempt = 0
+    async def _do(self, flow: flows.Flow[T]) -> T:
+        """Perform ``flow``'s steps until it returns."""
+        reply: Any = None
+        error: httpx.TransportError | None = None
         while True:
-            attempt += 1
             try:
-                response = await self._http.request(method, path, headers=self._auth, **kw)
-            except httpx.TransportError:
-                if attempt >= attempts:
-                    raise
-                await asyncio.sleep(delay)
-                delay *= 2
+                step = flow.throw(error) if error is not None else flow.send(reply)
+            except StopIteration as done:
+                return done.value
+            reply = error = None
+            if isinstance(step, flows.Sleep):
+                await asyncio.sleep(step.seconds)
                 continue
-            if response.status_code not in RETRY_STATUSES or attempt >= attempts:
-                return response
-            await asyncio.sleep(retry_delay(response, delay))
-            delay *= 2
+            kwargs = dict(step.kwargs)
+            if step.auth:
+                kwargs["headers"] = self._auth
+            try:
+                reply = await self._http.request(step.method, step.url, **kwargs)
+            except httpx.TransportError as exc:
+                error = exc

@@ -1,4 +1,4 @@
-"""The synchronous client."""
+"""The synchronous client: performs the steps of :mod:`lamina.client._flows`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -18,26 +18,10 @@ from lamina.api.schemas import (
     StatusResponse,
     SubmitResponse,
 )
-from lamina.client._base import (
-    RETRY_STATUSES,
-    TERMINAL,
-    ImageInput,
-    PollTimeout,
-    RequestFailed,
-    RunResult,
-    check,
-    download_plan,
-    file_payload,
-    headers,
-    input_source,
-    model_path,
-    next_interval,
-    parse,
-    request_path,
-    resolve_config,
-    retry_delay,
-    submit_body,
-)
+from lamina.client import _flows as flows
+from lamina.client._base import ImageInput, RunResult, headers, request_path, resolve_config
+
+T = TypeVar("T")
 
 
 class Client:
@@ -86,37 +70,38 @@ class Client:
 
     def models(self) -> ModelList:
         """The served models and their schemas."""
-        return parse(self._call("GET", "/v1/models"), ModelList)
+        return self._do(flows.api("GET", "/v1/models", ModelList, retries=self.retries))
 
     def submit(self, image_url: str, *, model: str | None = None, **params: Any) -> SubmitResponse:
         """Queue a request; ``params`` are the model's inputs (``num_layers=4``, ...)."""
-        body = submit_body(image_url, params)
-        return parse(self._call("POST", model_path(model), json=body, retry=False), SubmitResponse)
+        answer: SubmitResponse = self._do(
+            flows.submit(image_url, model, params, retries=self.retries)
+        )
+        return answer
 
     def status(self, request_id: str) -> StatusResponse:
-        return parse(self._call("GET", request_path(request_id, "status")), StatusResponse)
+        path = request_path(request_id, "status")
+        return self._do(flows.api("GET", path, StatusResponse, retries=self.retries))
 
     def result(self, request_id: str) -> ResultResponse:
-        return parse(self._call("GET", request_path(request_id, "result")), ResultResponse)
+        path = request_path(request_id, "result")
+        return self._do(flows.api("GET", path, ResultResponse, retries=self.retries))
 
     def cancel(self, request_id: str) -> CancelResponse:
         path = request_path(request_id, "cancel")
-        return parse(self._call("POST", path, retry=False), CancelResponse)
+        return self._do(flows.api("POST", path, CancelResponse, retries=self.retries, retry=False))
 
     def upload(
         self, data: bytes | str | Path, *, filename: str | None = None
     ) -> FileUploadResponse:
         """Upload an image (bytes or a path) to ``lamina serve``; use the answer's ``url``
         as ``image_url``."""
-        name, content = file_payload(data, filename)
-        response = self._call("POST", "/v1/files", files={"file": (name, content)}, retry=False)
-        return parse(response, FileUploadResponse)
+        answer: FileUploadResponse = self._do(flows.upload(data, filename, retries=self.retries))
+        return answer
 
     def download(self, url: str) -> bytes:
         """The bytes at an output URL (signed: no credentials are sent)."""
-        response = self._http.get(url, headers={"Accept": "*/*"})
-        check(response)
-        return response.content
+        return self._do(flows.download(url))
 
     def run(
         self,
@@ -140,26 +125,19 @@ class Client:
         after ``timeout`` seconds (the request is left running) and
         :class:`ExportUnavailable` when an export asked for was not made.
         """
-        source = input_source(image)
-        if isinstance(source, tuple):
-            name, content = source
-            source = (self.upload(content, filename=name)).url
-        submitted = self.submit(source, model=model, **params)
-        result = self.wait(
-            submitted.request_id,
-            poll_interval=poll_interval,
-            max_interval=max_interval,
-            timeout=timeout,
+        return self._do(
+            flows.run(
+                image,
+                retries=self.retries,
+                model=model,
+                download_to=download_to,
+                exports=exports,
+                poll_interval=poll_interval,
+                max_interval=max_interval,
+                timeout=timeout,
+                params=params,
+            )
         )
-        files: list[Path] = []
-        if download_to is not None:
-            outdir = Path(download_to)
-            plan = download_plan(result, outdir, exports)
-            outdir.mkdir(parents=True, exist_ok=True)
-            for url, path in plan:
-                path.write_bytes(self.download(url))
-                files.append(path)
-        return RunResult(result=result, files=files)
 
     def wait(
         self,
@@ -170,41 +148,35 @@ class Client:
         timeout: float = 1800.0,
     ) -> ResultResponse:
         """Poll until the request ends; the completed result, else :class:`RequestFailed`."""
-        start = time.monotonic()
-        interval = poll_interval
-        while True:
-            status = self.status(request_id)
-            if status.status in TERMINAL:
-                break
-            waited = time.monotonic() - start
-            if waited >= timeout:
-                raise PollTimeout(request_id, str(status.status), waited)
-            time.sleep(min(interval, max(0.0, timeout - waited)))
-            interval = next_interval(interval, max_interval)
-        result = self.result(request_id)
-        if result.status != "completed":
-            raise RequestFailed(result)
-        return result
+        return self._do(
+            flows.wait(
+                request_id,
+                retries=self.retries,
+                poll_interval=poll_interval,
+                max_interval=max_interval,
+                timeout=timeout,
+            )
+        )
 
     # -- plumbing ------------------------------------------------------------------------
 
-    def _call(self, method: str, path: str, *, retry: bool = True, **kw: Any) -> httpx.Response:
-        """One API call with the token; idempotent calls retry on 429/502/503/504 and on
-        connection errors, waiting ``Retry-After`` or a growing delay."""
-        attempts = self.retries + 1 if retry else 1
-        delay = 0.5
-        attempt = 0
+    def _do(self, flow: flows.Flow[T]) -> T:
+        """Perform ``flow``'s steps until it returns."""
+        reply: Any = None
+        error: httpx.TransportError | None = None
         while True:
-            attempt += 1
             try:
-                response = self._http.request(method, path, headers=self._auth, **kw)
-            except httpx.TransportError:
-                if attempt >= attempts:
-                    raise
-                time.sleep(delay)
-                delay *= 2
+                step = flow.throw(error) if error is not None else flow.send(reply)
+            except StopIteration as done:
+                return done.value
+            reply = error = None
+            if isinstance(step, flows.Sleep):
+                time.sleep(step.seconds)
                 continue
-            if response.status_code not in RETRY_STATUSES or attempt >= attempts:
-                return response
-            time.sleep(retry_delay(response, delay))
-            delay *= 2
+            kwargs = dict(step.kwargs)
+            if step.auth:
+                kwargs["headers"] = self._auth
+            try:
+                reply = self._http.request(step.method, step.url, **kwargs)
+            except httpx.TransportError as exc:
+                error = exc
