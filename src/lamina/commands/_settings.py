@@ -80,6 +80,24 @@ _FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
+STORE_FLAGS = ("--database-url", "--storage", "--s3-endpoint-url", "--s3-region")
+"""Where jobs and files live: the same for ``serve`` and ``worker``."""
+ENGINE_FLAGS = (
+    "--model",
+    "--device",
+    "--dtype",
+    "--cpu-offload",
+    "--fp8",
+    "--attention-backend",
+    "--compile",
+    "--lora",
+    "--resolution",
+    "--max-pixels",
+)
+"""How the engine is built and what it accepts: the same for ``decompose``, ``serve`` and
+``worker``."""
+
+
 def add_settings_flags(parser: argparse.ArgumentParser, *names: str) -> None:
     """Add the named flags (e.g. ``"--port"``) to ``parser``; defaults come from Settings."""
     for name in names:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lamina.commands._settings import add_settings_flags, settings_from_args
+from lamina.commands._settings import ENGINE_FLAGS, add_settings_flags, settings_from_args
 from lamina.defaults import EXPORT_KINDS
 
 if TYPE_CHECKING:
@@ -99,16 +99,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_settings_flags(
         parser,
         "--engine",
-        "--model",
-        "--device",
-        "--dtype",
-        "--cpu-offload",
-        "--fp8",
-        "--attention-backend",
-        "--compile",
-        "--lora",
-        "--resolution",
-        "--max-pixels",
+        *ENGINE_FLAGS,
     )
     parser.set_defaults(func=run)
 

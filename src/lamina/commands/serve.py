@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from lamina.commands._settings import add_settings_flags, settings_from_args
+from lamina.commands._settings import (
+    ENGINE_FLAGS,
+    STORE_FLAGS,
+    add_settings_flags,
+    settings_from_args,
+)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -25,20 +30,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--public-url",
         "--allow-private-urls",
         "--no-key-on-loopback",
-        "--database-url",
-        "--storage",
-        "--s3-endpoint-url",
-        "--s3-region",
-        "--model",
-        "--device",
-        "--dtype",
-        "--cpu-offload",
-        "--fp8",
-        "--attention-backend",
-        "--compile",
-        "--lora",
-        "--resolution",
-        "--max-pixels",
+        *STORE_FLAGS,
+        *ENGINE_FLAGS,
         "--rate-limit-per-minute",
         "--retention-days",
     )

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from lamina.commands._settings import add_settings_flags, settings_from_args
+from lamina.commands._settings import (
+    ENGINE_FLAGS,
+    STORE_FLAGS,
+    add_settings_flags,
+    settings_from_args,
+)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -18,21 +23,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_settings_flags(
         parser,
         "--data-dir",
-        "--database-url",
-        "--storage",
-        "--s3-endpoint-url",
-        "--s3-region",
+        *STORE_FLAGS,
         "--engine",
-        "--model",
-        "--device",
-        "--dtype",
-        "--cpu-offload",
-        "--fp8",
-        "--attention-backend",
-        "--compile",
-        "--lora",
-        "--resolution",
-        "--max-pixels",
+        *ENGINE_FLAGS,
     )
     parser.add_argument(
         "--gpus",
