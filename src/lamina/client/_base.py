@@ -23,6 +23,8 @@ from lamina.api.schemas import DEFAULT_MODEL, ResultResponse
 if TYPE_CHECKING:
     from PIL.Image import Image
 
+    from lamina.client._flows import Send
+
 ImageInput: TypeAlias = "str | Path | bytes | Image"
 """What :meth:`Client.run` takes: a URL (``http(s)://``, ``data:`` or an upload's), a local
 path, the file's bytes or a PIL image."""
@@ -97,6 +99,34 @@ class RunResult:
     def images(self) -> list[str]:
         """Layer URLs, back to front."""
         return [] if self.result.output is None else list(self.result.output.images)
+
+
+class BaseClient:
+    """Configuration of :class:`Client` and :class:`AsyncClient` and how a step becomes a
+    request, shared as httpx's ``BaseClient`` is; the subclasses add only the I/O."""
+
+    def __init__(self, base_url: str | None, token: str | None, *, retries: int) -> None:
+        self.base_url, token = resolve_config(base_url, token)
+        self._auth = {"Authorization": f"Bearer {token}"} if token else {}
+        self.retries = retries
+
+    def _http_options(self, timeout: float) -> dict[str, Any]:
+        """Keyword arguments of the ``httpx`` client, the transport aside. The token is not
+        among the default headers: it goes to ``base_url`` only (:meth:`_request_options`)."""
+        return {
+            "base_url": self.base_url,
+            "headers": headers(None),
+            "timeout": timeout,
+            "trust_env": False,
+        }
+
+    def _request_options(self, step: Send) -> dict[str, Any]:
+        """Keyword arguments of ``request`` for ``step``: the token for API calls only, never
+        for output URLs, whose hosts may be anyone's."""
+        options = dict(step.kwargs)
+        if step.auth:
+            options["headers"] = self._auth
+        return options
 
 
 def resolve_config(base_url: str | None, token: str | None) -> tuple[str, str | None]:

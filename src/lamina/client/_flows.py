@@ -7,14 +7,21 @@ async client; each only performs the steps, with ``httpx.Client`` and ``time.sle
 from __future__ import annotations
 
 import time
-from collections.abc import Generator, Iterable
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, Generic, TypeAlias, TypeVar
 
 import httpx
 
-from lamina.api.schemas import FileUploadResponse, ResultResponse, StatusResponse, SubmitResponse
+from lamina.api.schemas import (
+    CancelResponse,
+    FileUploadResponse,
+    ModelList,
+    ResultResponse,
+    StatusResponse,
+    SubmitResponse,
+)
 from lamina.client._base import (
     RETRY_STATUSES,
     TERMINAL,
@@ -59,6 +66,38 @@ Flow: TypeAlias = Generator[Step, Any, T]
 :class:`Sleep`), or has the ``httpx.TransportError`` of a failed send thrown in."""
 
 
+class Steps(Generic[T]):
+    """Drives a flow for a client: iterate for its steps, hand each :class:`Send`'s answer
+    to :meth:`reply` (or its transport error to :meth:`fail`), then read :attr:`value`.
+
+    The generator protocol (``send``, ``throw``, ``StopIteration``) lives here once, so the
+    clients' loops hold only their I/O.
+    """
+
+    def __init__(self, flow: Flow[T]) -> None:
+        self._flow = flow
+        self._reply: httpx.Response | None = None
+        self._error: httpx.TransportError | None = None
+        self.value: T
+
+    def __iter__(self) -> Iterator[Step]:
+        while True:
+            reply, error = self._reply, self._error
+            self._reply = self._error = None
+            try:
+                step = self._flow.throw(error) if error is not None else self._flow.send(reply)
+            except StopIteration as done:
+                self.value = done.value
+                return
+            yield step
+
+    def reply(self, response: httpx.Response) -> None:
+        self._reply = response
+
+    def fail(self, error: httpx.TransportError) -> None:
+        self._error = error
+
+
 def call(method: str, path: str, *, retries: int, retry: bool = True, **kw: Any) -> Flow[Any]:
     """One API call; idempotent calls (``retry``) retry on 429/502/503/504 and on connection
     errors, waiting ``Retry-After`` or a growing delay. Returns the ``httpx.Response``."""
@@ -87,6 +126,25 @@ def api(
     """:func:`call`, its answer parsed as ``model`` (or raised as an :class:`APIError`)."""
     response = yield from call(method, path, retries=retries, retry=retry, **kw)
     return parse(response, model)
+
+
+def models(*, retries: int) -> Flow[ModelList]:
+    return (yield from api("GET", "/v1/models", ModelList, retries=retries))
+
+
+def status(request_id: str, *, retries: int) -> Flow[StatusResponse]:
+    path = request_path(request_id, "status")
+    return (yield from api("GET", path, StatusResponse, retries=retries))
+
+
+def result(request_id: str, *, retries: int) -> Flow[ResultResponse]:
+    path = request_path(request_id, "result")
+    return (yield from api("GET", path, ResultResponse, retries=retries))
+
+
+def cancel(request_id: str, *, retries: int) -> Flow[CancelResponse]:
+    path = request_path(request_id, "cancel")
+    return (yield from api("POST", path, CancelResponse, retries=retries, retry=False))
 
 
 def submit(
@@ -122,21 +180,19 @@ def wait(
     """Poll until the request ends; the completed result, else :class:`RequestFailed`."""
     start = time.monotonic()
     interval = poll_interval
-    status_path = request_path(request_id, "status")
     while True:
-        status = yield from api("GET", status_path, StatusResponse, retries=retries)
-        if status.status in TERMINAL:
+        state = (yield from status(request_id, retries=retries)).status
+        if state in TERMINAL:
             break
         waited = time.monotonic() - start
         if waited >= timeout:
-            raise PollTimeout(request_id, str(status.status), waited)
+            raise PollTimeout(request_id, str(state), waited)
         yield Sleep(min(interval, max(0.0, timeout - waited)))
         interval = next_interval(interval, max_interval)
-    result_path = request_path(request_id, "result")
-    result = yield from api("GET", result_path, ResultResponse, retries=retries)
-    if result.status != "completed":
-        raise RequestFailed(result)
-    return result
+    final = yield from result(request_id, retries=retries)
+    if final.status != "completed":
+        raise RequestFailed(final)
+    return final
 
 
 def run(
@@ -157,7 +213,7 @@ def run(
         name, content = source
         source = (yield from upload(content, name, retries=retries)).url
     submitted = yield from submit(source, model, params, retries=retries)
-    result = yield from wait(
+    final = yield from wait(
         submitted.request_id,
         retries=retries,
         poll_interval=poll_interval,
@@ -167,9 +223,9 @@ def run(
     files: list[Path] = []
     if download_to is not None:
         outdir = Path(download_to)
-        plan = download_plan(result, outdir, exports)
+        plan = download_plan(final, outdir, exports)
         outdir.mkdir(parents=True, exist_ok=True)
         for url, path in plan:
             path.write_bytes((yield from download(url)))
             files.append(path)
-    return RunResult(result=result, files=files)
+    return RunResult(result=final, files=files)

@@ -19,12 +19,12 @@ from lamina.api.schemas import (
     SubmitResponse,
 )
 from lamina.client import _flows as flows
-from lamina.client._base import ImageInput, RunResult, headers, request_path, resolve_config
+from lamina.client._base import BaseClient, ImageInput, RunResult
 
 T = TypeVar("T")
 
 
-class Client:
+class Client(BaseClient):
     """Talks to ``lamina serve`` or the hosted API: pass ``base_url`` and ``token`` or set
     ``LAMINA_API_URL`` / ``LAMINA_API_TOKEN``.
 
@@ -40,16 +40,8 @@ class Client:
         retries: int = 3,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.base_url, token = resolve_config(base_url, token)
-        self._auth = {"Authorization": f"Bearer {token}"} if token else {}
-        self.retries = retries
-        self._http = httpx.Client(
-            base_url=self.base_url,
-            headers=headers(None),
-            timeout=timeout,
-            transport=transport,
-            trust_env=False,
-        )
+        super().__init__(base_url, token, retries=retries)
+        self._http = httpx.Client(transport=transport, **self._http_options(timeout))
 
     def __enter__(self) -> Client:
         return self
@@ -70,34 +62,27 @@ class Client:
 
     def models(self) -> ModelList:
         """The served models and their schemas."""
-        return self._do(flows.api("GET", "/v1/models", ModelList, retries=self.retries))
+        return self._do(flows.models(retries=self.retries))
 
     def submit(self, image_url: str, *, model: str | None = None, **params: Any) -> SubmitResponse:
         """Queue a request; ``params`` are the model's inputs (``num_layers=4``, ...)."""
-        answer: SubmitResponse = self._do(
-            flows.submit(image_url, model, params, retries=self.retries)
-        )
-        return answer
+        return self._do(flows.submit(image_url, model, params, retries=self.retries))
 
     def status(self, request_id: str) -> StatusResponse:
-        path = request_path(request_id, "status")
-        return self._do(flows.api("GET", path, StatusResponse, retries=self.retries))
+        return self._do(flows.status(request_id, retries=self.retries))
 
     def result(self, request_id: str) -> ResultResponse:
-        path = request_path(request_id, "result")
-        return self._do(flows.api("GET", path, ResultResponse, retries=self.retries))
+        return self._do(flows.result(request_id, retries=self.retries))
 
     def cancel(self, request_id: str) -> CancelResponse:
-        path = request_path(request_id, "cancel")
-        return self._do(flows.api("POST", path, CancelResponse, retries=self.retries, retry=False))
+        return self._do(flows.cancel(request_id, retries=self.retries))
 
     def upload(
         self, data: bytes | str | Path, *, filename: str | None = None
     ) -> FileUploadResponse:
         """Upload an image (bytes or a path) to ``lamina serve``; use the answer's ``url``
         as ``image_url``."""
-        answer: FileUploadResponse = self._do(flows.upload(data, filename, retries=self.retries))
-        return answer
+        return self._do(flows.upload(data, filename, retries=self.retries))
 
     def download(self, url: str) -> bytes:
         """The bytes at an output URL (signed: no credentials are sent)."""
@@ -162,21 +147,15 @@ class Client:
 
     def _do(self, flow: flows.Flow[T]) -> T:
         """Perform ``flow``'s steps until it returns."""
-        reply: Any = None
-        error: httpx.TransportError | None = None
-        while True:
-            try:
-                step = flow.throw(error) if error is not None else flow.send(reply)
-            except StopIteration as done:
-                return done.value
-            reply = error = None
+        steps = flows.Steps(flow)
+        for step in steps:
             if isinstance(step, flows.Sleep):
                 time.sleep(step.seconds)
                 continue
-            kwargs = dict(step.kwargs)
-            if step.auth:
-                kwargs["headers"] = self._auth
             try:
-                reply = self._http.request(step.method, step.url, **kwargs)
+                steps.reply(
+                    self._http.request(step.method, step.url, **self._request_options(step))
+                )
             except httpx.TransportError as exc:
-                error = exc
+                steps.fail(exc)
+        return steps.value
