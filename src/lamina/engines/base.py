@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, TypedDict, Unpack, cast, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -68,19 +68,23 @@ def register_engine(name: str, target: str) -> None:
     _REGISTRY[name] = target
 
 
-def get_engine(
-    name: str,
-    *,
-    model: str | None = None,
-    device: str | None = None,
-    dtype: str | None = None,
-    cpu_offload: str = "none",
-    resolution: int = 640,
-    fp8: bool = False,
-    attention_backend: str | None = None,
-    compile: bool = False,
-    lora: str | None = None,
-) -> Engine:
+class QwenOptions(TypedDict, total=False):
+    """The keywords of :class:`~lamina.engines.qwen.QwenEngine`, named once for
+    :func:`get_engine` and :func:`engine_from_settings` (the settings use the same names);
+    one left out takes the engine's default."""
+
+    model: str | None
+    device: str | None
+    dtype: str | None
+    cpu_offload: str
+    resolution: int
+    fp8: bool
+    attention_backend: str | None
+    compile: bool
+    lora: str | None
+
+
+def get_engine(name: str, **options: Unpack[QwenOptions]) -> Engine:
     """Build the engine called ``name``.
 
     The keyword options configure the Qwen engine and are ignored by the others.
@@ -90,7 +94,7 @@ def get_engine(
     if name == "auto":
         from lamina.engines.auto import resolve_auto
 
-        name = resolve_auto(model=model, device=device)
+        name = resolve_auto(model=options.get("model"), device=options.get("device"))
     target = _REGISTRY.get(name)
     if target is None:
         raise EngineUnavailable(
@@ -105,34 +109,11 @@ def get_engine(
             "for qwen: pip install 'lamina[qwen]'"
         ) from exc
     factory = getattr(module, attr)
-    options: dict[str, Any] = {}
-    if name == "qwen":
-        options = {
-            "model": model,
-            "device": device,
-            "dtype": dtype,
-            "cpu_offload": cpu_offload,
-            "resolution": resolution,
-            "fp8": fp8,
-            "attention_backend": attention_backend,
-            "compile": compile,
-            "lora": lora,
-        }
-    engine: Engine = factory(**options)
+    engine: Engine = factory(**options) if name == "qwen" else factory()
     return engine
 
 
 def engine_from_settings(settings: Settings) -> Engine:
     """:func:`get_engine` for the engine and model options that ``settings`` name."""
-    return get_engine(
-        settings.engine,
-        model=settings.model,
-        device=settings.device,
-        dtype=settings.dtype,
-        cpu_offload=settings.cpu_offload,
-        resolution=settings.resolution,
-        fp8=settings.fp8,
-        attention_backend=settings.attention_backend,
-        compile=settings.compile,
-        lora=settings.lora,
-    )
+    options = {key: getattr(settings, key) for key in QwenOptions.__annotations__}
+    return get_engine(settings.engine, **cast(QwenOptions, options))
