@@ -8,7 +8,6 @@ takes its place, so every read and write under it fails with an ``OSError``."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +23,9 @@ JOBS = 8
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
 def test_storage_outage_and_restore(kind: str, tmp_path: Path) -> None:
     with cluster(kind, tmp_path, workers=2) as cl:
+        # both workers up before the outage (one started during it waits for the storage,
+        # tests/jobs/test_runner.py; here the outage is to meet running jobs)
+        wait_until(lambda: cl.store.stats()["workers_alive"] == 2, 60, "both workers")
         with cl.http() as client:
             ids = [cl.submit(client, IMAGE, seed=s, prompt="sleep:0.5") for s in range(JOBS)]
             wait_until(
@@ -36,7 +38,10 @@ def test_storage_outage_and_restore(kind: str, tmp_path: Path) -> None:
                 refused = client.post(
                     "/v1/models/qwen/qwen-image-layered", json={"image_url": IMAGE}
                 )
-                time.sleep(2.0)  # running jobs try to store their layers and cannot
+                # running jobs try to store their layers, cannot, and are held for a retry
+                wait_until(
+                    lambda: "back in the queue" in cl.worker_log.read_text(), 30, "a held job"
+                )
                 during = [j.state for j in cl.jobs(ids)]
             finally:
                 files.unlink()
@@ -54,7 +59,7 @@ def test_storage_outage_and_restore(kind: str, tmp_path: Path) -> None:
         assert all(1 <= runs[s] <= job.attempts for s, job in enumerate(jobs)), (runs, jobs)
         assert max(job.attempts for job in jobs) >= 2
         assert all(job.error is None for job in jobs)
-        assert all(w.poll() is None for w in cl.workers)
+        assert all(w.poll() is None for w in cl.workers), cl.worker_log.read_text()[-4000:]
         with cl.http() as client:
             wait_until(lambda: client.get("/healthz").status_code == 200, 5, "healthz ok")
             fresh = cl.submit(client, IMAGE, seed=99)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sqlalchemy.exc import OperationalError
 from tests.jobs.procs import engine_runs, start_worker, wait_until, worker_env
 
 from lamina.cli import main
@@ -187,3 +188,40 @@ def test_pool_restarts_a_dead_worker_and_stops_cleanly(
     # a clean exit, or SIGTERM's default action on a child still starting (it held no job)
     codes = [c.process.returncode for c in pool.children if c.process is not None]
     assert len(codes) == 2 and set(codes) <= {0, -signal.SIGTERM}, codes
+
+
+def test_a_worker_started_during_an_outage_waits_for_the_database_and_storage(
+    tmp_path: Path,
+) -> None:
+    """Started while its SQLite folder and its storage folder are plain files, the worker
+    says so and waits; once both are usable it runs jobs (it used to exit with a traceback,
+    and a pool restarting a child during a storage outage lost that worker)."""
+    engine_log, log = tmp_path / "engine.log", tmp_path / "worker.log"
+    data_dir, db_dir = tmp_path / "data", tmp_path / "db"
+    data_dir.mkdir()
+    (data_dir / "files").write_bytes(b"")
+    db_dir.write_bytes(b"")
+    url = f"sqlite:///{db_dir / 'lamina.db'}"
+    proc = start_worker(worker_env(engine_log, data_dir=data_dir, database_url=url), log)
+    try:
+        wait_until(lambda: "database is unavailable" in log.read_text(), 60, "the warning")
+        assert proc.poll() is None, log.read_text()
+        db_dir.unlink()
+        db_dir.mkdir()
+        (data_dir / "files").unlink()
+        store = JobStore(url)
+
+        def started() -> bool:
+            try:
+                return bool(store.stats()["workers_alive"] == 1)
+            except OperationalError:  # not migrated yet
+                return False
+
+        wait_until(started, 30, "the worker's start")
+        job = submit(store, data_dir, 1)
+        wait_until(lambda: store.get(job).state is JobState.COMPLETED, 60, "the job")
+        store.dispose()
+        assert "Traceback" not in log.read_text()
+    finally:
+        proc.kill()
+        proc.wait()

@@ -16,13 +16,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import TYPE_CHECKING
 
 from lamina.config import Settings
-from lamina.errors import WorkerConfigError
+from lamina.errors import WorkerConfigError, transient_fault
 from lamina.jobs.wakeup import WAKE_FD_ENV
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ def run_worker_process(settings: Settings, *, max_jobs: int | None = None) -> in
     logging.getLogger("lamina").setLevel(logging.INFO)
     register_engine_plugins(os.environ.get(ENGINE_PLUGINS_ENV))
     store = JobStore(settings.resolved_database_url)
-    store.migrate()
+    _when_reachable(store.migrate)
     storage = open_storage(settings)
 
     def build_engine() -> Engine:
@@ -104,6 +104,31 @@ def run_worker_process(settings: Settings, *, max_jobs: int | None = None) -> in
         worker.close()
         store.dispose()
     return EXIT_REPLACE if worker.spent else 0
+
+
+def _when_reachable(connect: Callable[[], object]) -> None:
+    """Call ``connect`` (the job store's migration) until the database answers: a worker
+    started during an outage waits for it, as a running worker does, instead of dying."""
+    from lamina.jobs.worker import STORE_RETRY_S
+
+    while True:
+        try:
+            connect()
+            return
+        except Exception as exc:
+            # an OSError here is SQLite's folder or lock file, unusable for now
+            fault = transient_fault(exc) or ("database" if isinstance(exc, OSError) else None)
+            if fault is None:
+                raise
+            log.warning(
+                "worker: the %s is unavailable (%s); trying again in %.0f s",
+                *(fault, _first_line(getattr(exc, "orig", None) or exc), STORE_RETRY_S),
+            )
+            time.sleep(STORE_RETRY_S)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _watch_parent(parent_pid: int, stop: threading.Event, worker: Worker) -> None:

@@ -9,6 +9,7 @@ complete or fail the job.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -165,7 +166,8 @@ class JobStore:
             db = self.url.database
             if not db or db == ":memory:":
                 raise ValueError("the job store needs a SQLite file, not an in-memory database")
-            Path(db).parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(OSError):  # else connecting says what is wrong, and retries
+                Path(db).parent.mkdir(parents=True, exist_ok=True)
             self.engine: Engine = sa.create_engine(
                 self.url, connect_args={"check_same_thread": False, "timeout": 30.0}
             )

@@ -64,7 +64,10 @@ class LocalStorage:
         if len(secret) < 16:
             raise ValueError("the signing secret must have at least 16 bytes")
         self.root = Path(root).resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
+        # a directory that cannot be made now is an outage that may pass, not a reason to
+        # refuse to start: every operation raises StorageUnavailable until it is usable
+        with contextlib.suppress(OSError):
+            self.root.mkdir(parents=True, exist_ok=True)
         self._secret = secret
 
     def path(self, key: str) -> Path:
