@@ -87,32 +87,74 @@ def bounding_boxes(labels: Labels, n: int) -> NDArray[np.int64]:
 
 def background_regions(
     labels: Labels, n: int, counts: NDArray[np.int64], colours: NDArray[np.float32]
-) -> NDArray[np.bool_]:
-    """Regions that form the background: the main border region plus look-alikes.
+) -> tuple[NDArray[np.bool_], int]:
+    """Regions that form the background, and its main one: the region holding most of the
+    border (unless that is a frame, :func:`_frame`) plus look-alikes.
 
     A patterned background (stripes) touches the border in many regions of a
-    few colours; every colour holding at least 30% of the border belongs to the
-    background, and when the background has at most three colours, so does any
-    region of one of them.
+    few colours; every colour holding at least 30% of the border in at least
+    :data:`PATTERN_REPEATS` regions belongs to the background (one region of
+    another colour is a field of its own: a flag's other half), and when the
+    background has at most three colours, so does any region of one of them.
     """
     border = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
     border = border[border >= 0]
     out = np.zeros(n, bool)
     if border.size == 0:
-        out[int(np.argmax(counts))] = True
-        return out
+        main = int(np.argmax(counts))
+        out[main] = True
+        return out, main
     share = np.bincount(border, minlength=n) / border.size
-    out[int(np.argmax(share))] = True
+    main = int(np.argmax(share))
+    frame = _frame(labels, main, counts)
+    if frame:
+        share[main] = 0.0
+        main = int(np.argmax(np.where(np.arange(n) == frame[0], 0, counts)))
+    out[main] = True
     touching = np.flatnonzero(share > 0)
     dist = np.sqrt(((colours[touching, None] - colours[None, touching]) ** 2).sum(axis=2))
-    cluster_share = (share[touching][None, :] * (dist < 12.0)).sum(axis=1)
-    out[touching[cluster_share >= 0.3]] = True
+    alike = dist < 12.0
+    cluster_share = (share[touching][None, :] * alike).sum(axis=1)
+    # a colour repeating along the border (stripes, a pattern), not one more field (a flag's
+    # other half), or the main region's own colour
+    repeats = alike.sum(axis=1) >= PATTERN_REPEATS
+    own = alike[:, int(np.flatnonzero(touching == main)[0])] if main in touching else False
+    out[touching[(cluster_share >= 0.3) & (repeats | own)]] = True
     bg_colours = colours[out]
     if _colour_clusters(bg_colours, 12.0) <= 3:
         # A pattern of a few colours; a photo backdrop has many and is left alone.
         near = np.sqrt(((colours[:, None] - bg_colours[None, :]) ** 2).sum(axis=2)).min(axis=1)
         out |= near < 8.0
-    return out
+    out[frame] = False
+    out[main] = True
+    return out, main
+
+
+PATTERN_REPEATS = 3
+"""Regions of one colour along the border that make it part of a patterned background."""
+
+FRAME_WIDTH = 0.02
+"""Widest stroke (a share of the short side, at least 2 px) of a border region that is a
+frame or a grid of lines rather than the background."""
+
+
+def _frame(labels: Labels, region: int, counts: NDArray[np.int64]) -> list[int]:
+    """``[region]`` when the region along the border is thin strands that enclose the
+    image (a frame, grid lines) and a region of at least 5% of the image lies within
+    it: that one is what the frame is drawn over (a card's outline, a page border), so
+    it is the background."""
+    h, w = labels.shape
+    mask = labels == region
+    if counts[region] > 0.4 * h * w:
+        return []
+    widest = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1].max()
+    if widest > max(2.0, FRAME_WIDTH * min(h, w)):
+        return []
+    if ndimage.binary_fill_holes(mask).sum() < 0.9 * h * w:  # a strip along one side
+        return []
+    others = counts.copy()
+    others[region] = 0
+    return [region] if others.max() >= 0.05 * h * w else []
 
 
 def _colour_clusters(colours: NDArray[np.float32], radius: float) -> int:
@@ -147,8 +189,7 @@ def find_elements(lab: FloatImage, valid: Mask, lines: Labels | None = None) -> 
         )
     colours, counts = region_means(lab, regions, n)
     bboxes = bounding_boxes(regions, n)
-    is_bg = background_regions(regions, n, counts, colours)
-    bg = int(np.flatnonzero(is_bg)[0])
+    is_bg, bg = background_regions(regions, n, counts, colours)
     tex_frac = np.bincount(regions[texture], minlength=n) / np.maximum(counts, 1)
     heights = bboxes[:, 3] - bboxes[:, 1]
     detected = _detected_lines(regions, n, lab, lines, bg) if lines is not None else []
@@ -441,23 +482,38 @@ SOFT_DISTANCE = 20.0
 """Lab distance from a flat backdrop's colour beyond which a pixel belongs to something on it."""
 
 
+FLAT_SHARE = 0.4
+"""Share of the background within 4 Lab of its most common colour for it to be a flat
+backdrop that soft elements melted into."""
+
+
+def _dominant_colour(pixels: FloatImage) -> NDArray[np.float32]:
+    """The mean of the most common 4-Lab bin of ``pixels`` (``n x 3``): the backdrop's own
+    colour, where a median would be pulled towards a large soft element."""
+    bins = np.floor(pixels / 4.0).astype(np.int32)
+    keys, inverse, counts = np.unique(bins, axis=0, return_inverse=True, return_counts=True)
+    del keys
+    return np.asarray(pixels[inverse.ravel() == int(np.argmax(counts))].mean(axis=0), np.float32)
+
+
 def soft_elements(el: Elements, lab: FloatImage) -> Elements:
     """Elements with soft edges that region growing let melt into a flat backdrop.
 
     Region growing joins neighbours whose colours differ a little, so a blurred
     letter or a feathered disc fades into the page through steps that are each
     small and becomes part of it. Only when layers would otherwise stay empty,
-    and only over a flat backdrop (three quarters of it within 4 Lab of its
-    median colour), areas of at least 0.2% of the image that lie far from the
-    backdrop's colour become elements, each grown to its fading rim.
+    and only over a flat backdrop (:data:`FLAT_SHARE` of it within 4 Lab of its
+    most common colour: a soft element may be a large part of what was grown),
+    areas of at least 0.2% of the image that lie far from the backdrop's colour
+    become elements, each grown to its fading rim.
     """
     background = el.labels == 0
     if background.sum() < 64:
         return el
     blurred = cv2.GaussianBlur(lab, (0, 0), 1.0)
-    colour = np.median(blurred[background], axis=0)
+    colour = _dominant_colour(blurred[background])
     distance = np.linalg.norm(blurred - colour, axis=2)
-    if float(np.percentile(distance[background], 75)) > 4.0:
+    if float(np.mean(distance[background] <= 4.0)) < FLAT_SHARE:
         return el
     h, w = background.shape
     parts, count = ndimage.label(background & (distance > SOFT_DISTANCE))
@@ -570,7 +626,7 @@ def _plan_elements(
     lines = text_lines(rgb) if textdet_available() else None
     el = drop_backdrop_specks(drop_slivers(find_elements(lab, valid, lines), lab), lab)
     el = join_hidden_lines(el, lab)
-    if len(el.kinds) < num_layers:
+    if 1 + int((el.areas[1:] >= SPECK_AREA * h * w).sum()) < num_layers:  # specks aside
         el = soft_elements(el, lab)
     m = len(el.kinds)
     group_of = np.zeros(max(m, 1), np.int64)

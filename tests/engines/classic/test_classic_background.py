@@ -1,0 +1,96 @@
+"""Which region is the background: not a frame drawn over it, not a flag's other field,
+and a soft element that melted into it comes out (cases found on real PSDs and flags)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from lamina.engines.classic import ClassicEngine
+from lamina.types import DecomposeParams
+
+RGBA = NDArray[np.uint8]
+WHITE, BLACK, RED, GREEN = (255, 255, 255), (0, 0, 0), (220, 30, 30), (20, 140, 60)
+
+
+def canvas(h: int, w: int, colour: tuple[int, int, int]) -> RGBA:
+    image = np.zeros((h, w, 4), np.uint8)
+    image[..., :3] = colour
+    image[..., 3] = 255
+    return image
+
+
+def layers_of(image: RGBA, n: int) -> list[RGBA]:
+    stack = ClassicEngine().decompose(image, DecomposeParams(num_layers=n))
+    return [layer.rgba for layer in stack.layers]
+
+
+def test_a_thin_frame_around_the_page_is_drawn_over_the_background() -> None:
+    """A 2 px outline along the border holds all of the border, yet the page inside it is
+    the background (it was black: the engine took the frame)."""
+    image = canvas(200, 300, WHITE)
+    image[:2, :, :3], image[-2:, :, :3] = BLACK, BLACK
+    image[:, :2, :3], image[:, -2:, :3] = BLACK, BLACK
+    image[60:140, 100:200, :3] = RED
+    background = layers_of(image, 3)[0]
+    assert background[..., 3].min() == 255
+    inside = background[10:190, 10:290, :3].reshape(-1, 3)
+    assert np.abs(inside.astype(int) - WHITE).max() <= 2  # white, the square filled in
+    assert np.abs(background[1, 150, :3].astype(int) - WHITE).max() <= 2  # under the frame
+
+
+def test_grid_lines_along_the_border_are_not_the_background() -> None:
+    image = canvas(256, 256, WHITE)
+    for at in (0, 127, 254):
+        image[at : at + 2, :, :3] = BLACK
+        image[:, at : at + 2, :3] = BLACK
+    for y, x in ((30, 30), (30, 160), (160, 30), (160, 160)):
+        cv2.circle(image, (x + 30, y + 30), 28, (*RED, 255), -1)
+    background = layers_of(image, 3)[0]
+    assert np.median(background[..., :3].reshape(-1, 3), axis=0).tolist() == list(WHITE)
+
+
+def test_the_other_field_of_a_bicolour_flag_is_a_layer_of_its_own() -> None:
+    """Two fields that each hold half of the border are two layers, not one patterned
+    background (a striped pattern, many regions of each colour, still is one)."""
+    image = canvas(160, 240, RED)
+    image[:, :96, :3] = GREEN
+    cv2.circle(image, (96, 80), 30, (250, 210, 0, 255), -1)
+    layers = layers_of(image, 3)
+    green = (image[..., :3] == GREEN).all(axis=2)
+    red = (image[..., :3] == RED).all(axis=2)
+    shown = [layer[..., 3] == 255 for layer in layers[1:]]
+    assert any((s & green).sum() > 0.9 * green.sum() for s in shown) or any(
+        (s & red).sum() > 0.9 * red.sum() for s in shown
+    )
+
+
+def test_stripes_of_a_pattern_stay_in_the_background() -> None:
+    image = canvas(200, 200, WHITE)
+    for x in range(0, 200, 40):
+        image[:, x : x + 20, :3] = (40, 80, 200)
+    image[70:130, 70:130, :3] = RED
+    layers = layers_of(image, 2)
+    square = (image[..., :3] == RED).all(axis=2)
+    assert (layers[1][..., 3] == 255)[square].mean() > 0.95
+    assert (layers[1][..., 3] > 0)[~square].mean() < 0.02
+
+
+def test_a_blurred_element_with_specks_around_it_leaves_the_backdrop() -> None:
+    """A feathered letter-like blob fades into white through small steps; with a few
+    specks of its colour beside it, it must still come out as the element."""
+    image = canvas(200, 200, WHITE)
+    blob = np.zeros((200, 200), np.float32)
+    cv2.ellipse(blob, (100, 100), (50, 70), 0, 0, 360, 1.0, -1)
+    blob = cv2.GaussianBlur(blob, (0, 0), 8.0)
+    pink = np.array((255, 35, 147), np.float32)
+    rgb = (1 - blob[..., None]) * 255 + blob[..., None] * pink
+    image[..., :3] = np.rint(rgb).astype(np.uint8)
+    for y, x in ((20, 20), (20, 180), (180, 30)):
+        image[y : y + 2, x : x + 2, :3] = pink.astype(np.uint8)
+    layers = layers_of(image, 2)
+    core = blob > 0.9
+    assert (layers[1][..., 3] > 128)[core].mean() > 0.9
+    filled = np.abs(layers[0][..., :3].astype(int)[core] - WHITE).max(axis=1)
+    assert filled.mean() < 40  # what the blob hid is filled with white, not pink
