@@ -94,3 +94,22 @@ def test_a_blurred_element_with_specks_around_it_leaves_the_backdrop() -> None:
     assert (layers[1][..., 3] > 128)[core].mean() > 0.9
     filled = np.abs(layers[0][..., :3].astype(int)[core] - WHITE).max(axis=1)
     assert filled.mean() < 40  # what the blob hid is filled with white, not pink
+
+
+def test_a_closed_outline_around_a_convex_shape_is_a_stroke_on_top_of_it() -> None:
+    """A disc's thick outline covers more than half of its convex hull, so only its
+    closed ring says it is a stroke: drawn above the fill, and not filled in itself (it
+    was put below the disc and completed into a bigger disc)."""
+    image = canvas(200, 200, WHITE)
+    cyan = (0, 200, 220)
+    cv2.circle(image, (100, 100), 72, (*cyan, 255), -1)
+    cv2.circle(image, (100, 100), 50, (120, 20, 20, 255), -1)
+    layers = layers_of(image, 3)
+    ring = (image[..., :3] == cyan).all(axis=2)
+    disc = (image[..., :3] == (120, 20, 20)).all(axis=2)
+    at = {
+        name: max(range(1, 3), key=lambda k: (layers[k][..., 3] == 255)[m].mean())
+        for name, m in (("ring", ring), ("disc", disc))
+    }
+    assert at["ring"] > at["disc"], at
+    assert (layers[at["ring"]][..., 3] > 0)[disc].mean() < 0.05  # hollow

@@ -97,8 +97,23 @@ def strokes(labels: Labels, kinds: list[str], areas: NDArray[np.int64]) -> NDArr
             continue
         points = np.column_stack(np.nonzero(mine))[:, ::-1].astype(np.int32)
         hull = cv2.contourArea(cv2.convexHull(points))
-        out[e] = areas[e] < STROKE_FILL * max(hull, 1.0)
+        out[e] = areas[e] < STROKE_FILL * max(hull, 1.0) or _outlines(labels[sl], mine)
     return out
+
+
+RING_HOLES = 0.5
+"""An outline encloses at least this share of its own area, held by other elements."""
+
+
+def _outlines(sub: Labels, mine: Mask) -> bool:
+    """Whether a thin element (``mine``, padded by one pixel over ``sub``) is a closed
+    outline around other elements: a shape's stroke, which a convex hull misses when the
+    shape is convex."""
+    holes = ndimage.binary_fill_holes(mine) & ~mine
+    if holes.sum() < RING_HOLES * mine.sum():
+        return False
+    inside = np.pad(sub, 1, constant_values=-1)[holes]
+    return bool((inside > 0).mean() > 0.5)
 
 
 def stroke_cues(labels: Labels, stroke: NDArray[np.bool_]) -> NDArray[np.float64]:
