@@ -113,3 +113,14 @@ def test_a_closed_outline_around_a_convex_shape_is_a_stroke_on_top_of_it() -> No
     }
     assert at["ring"] > at["disc"], at
     assert (layers[at["ring"]][..., 3] > 0)[disc].mean() < 0.05  # hollow
+
+
+def test_of_two_fields_alike_on_the_border_the_one_an_emblem_sits_on_is_behind() -> None:
+    """Two halves hold the border alike; the background is the one that borders more
+    (the emblem sits on it), even with a lighter hairline along the image edge."""
+    image = canvas(240, 320, (255, 225, 0))
+    image[:, 160:, :3] = WHITE
+    cv2.circle(image, (240, 120), 40, (*RED, 255), -1)
+    image[0, :, :3] = (250, 250, 200)  # an anti-aliased edge row
+    background = layers_of(image, 3)[0]
+    assert np.median(background[..., :3].reshape(-1, 3), axis=0).tolist() == list(WHITE)

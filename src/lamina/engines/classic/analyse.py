@@ -97,7 +97,9 @@ def background_regions(
     another colour is a field of its own: a flag's other half), and when the
     background has at most three colours, so does any region of one of them.
     """
-    border = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+    # two pixels in: the outermost rows are often an anti-aliased or hairline edge
+    i = BORDER_INSET if min(labels.shape) >= 16 * BORDER_INSET else 0
+    border = np.concatenate([labels[i], labels[-1 - i], labels[:, i], labels[:, -1 - i]])
     border = border[border >= 0]
     out = np.zeros(n, bool)
     if border.size == 0:
@@ -105,7 +107,7 @@ def background_regions(
         out[main] = True
         return out, main
     share = np.bincount(border, minlength=n) / border.size
-    main = int(np.argmax(share))
+    main = _behind_most(labels, share, n)
     frame = _frame(labels, main, counts)
     if frame:
         share[main] = 0.0
@@ -128,6 +130,27 @@ def background_regions(
     out[frame] = False
     out[main] = True
     return out, main
+
+
+BORDER_INSET = 2
+"""How far inside the image edge the border is read (images of 32 px and more)."""
+
+TIE_SHARE = 0.8
+"""Border regions holding at least this share of the largest one's border are
+candidates alike for the background (a flag's bands)."""
+
+
+def _behind_most(labels: Labels, share: NDArray[np.float64], n: int) -> int:
+    """The region holding most of the border; among those holding nearly as much, the one
+    bordering the most regions, as what lies behind the others does (the middle band of
+    a tricolour, the field an emblem sits on)."""
+    close = np.flatnonzero(share >= TIE_SHARE * share.max())
+    if close.size == 1:
+        return int(close[0])
+    a, b, length = adjacency(labels)
+    keep = length >= 3
+    degree = np.bincount(np.concatenate([a[keep], b[keep]]), minlength=n)
+    return int(close[np.lexsort((-share[close], -degree[close]))[0]])
 
 
 PATTERN_REPEATS = 3
