@@ -513,10 +513,12 @@ backdrop that soft elements melted into."""
 def _dominant_colour(pixels: FloatImage) -> NDArray[np.float32]:
     """The mean of the most common 4-Lab bin of ``pixels`` (``n x 3``): the backdrop's own
     colour, where a median would be pulled towards a large soft element."""
-    bins = np.floor(pixels / 4.0).astype(np.int32)
-    keys, inverse, counts = np.unique(bins, axis=0, return_inverse=True, return_counts=True)
-    del keys
-    return np.asarray(pixels[inverse.ravel() == int(np.argmax(counts))].mean(axis=0), np.float32)
+    bins = np.floor(pixels / 4.0).astype(np.int64)
+    bins -= bins.min(axis=0)
+    span = bins.max(axis=0) + 1
+    keys = (bins[:, 0] * span[1] + bins[:, 1]) * span[2] + bins[:, 2]
+    common = int(np.argmax(np.bincount(keys)))
+    return np.asarray(pixels[keys == common].mean(axis=0), np.float32)
 
 
 def soft_elements(el: Elements, lab: FloatImage) -> Elements:
