@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from lamina.commands.keys import run_keys_command
 from lamina.config import Settings
-from lamina.jobs.keys import KeyStore, hash_secret, run_keys_command
+from lamina.jobs.keys import KeyStore, hash_secret
 from lamina.jobs.models import api_keys
 from lamina.jobs.store import JobStore
 

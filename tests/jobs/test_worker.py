@@ -387,7 +387,7 @@ def test_a_job_past_its_time_limit_fails_and_the_worker_goes_on(
 def test_an_engine_that_does_not_stop_leaves_its_worker_spent(
     local_store: JobStore, storage: LocalStorage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("lamina.jobs.worker.STOP_AFTER_TIMEOUT_S", 0.2)
+    monkeypatch.setattr("lamina.jobs.worker.supervision.STOP_AFTER_TIMEOUT_S", 0.2)
     settings = Settings(data_dir=tmp_path, job_timeout_s=0.3)
     stuck = submit(local_store, storage, prompt="hang:3")
     waiting = submit(local_store, storage)

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lamina.commands._settings import add_settings_flags, settings_from_args
+
+if TYPE_CHECKING:
+    from lamina.config import Settings
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -30,7 +35,6 @@ def run(args: argparse.Namespace) -> int:
     ``lamina-data``); ``create`` makes the store, so keys can be made before the first serve.
     """
     from lamina.errors import LaminaError
-    from lamina.jobs.keys import run_keys_command
 
     settings = settings_from_args(args)
     url = settings.resolved_database_url
@@ -41,3 +45,39 @@ def run(args: argparse.Namespace) -> int:
             "or pass its --data-dir / --database-url"
         )
     return run_keys_command(settings, args)
+
+
+def run_keys_command(settings: Settings, args: argparse.Namespace) -> int:
+    """``lamina keys create|list|revoke`` against the configured database."""
+    from lamina.jobs.keys import KeyStore
+    from lamina.jobs.store import JobStore
+
+    store = JobStore(settings.resolved_database_url)
+    try:
+        store.migrate()
+        keys = KeyStore(store)
+        if args.keys_action == "create":
+            key, secret = keys.create(args.name)
+            print(f"created {key.id} ({key.name}); the secret is shown only once:")
+            print(secret)
+            return 0
+        if args.keys_action == "list":
+            listed = keys.list()
+            if not listed:
+                print("no API keys")
+            for key in listed:
+                status = "active" if key.active else f"revoked {key.revoked_at:%Y-%m-%d %H:%M}"
+                print(
+                    f"{key.id}  {key.prefix}...  {key.created_at:%Y-%m-%d %H:%M}  "
+                    f"{status}  {key.name}"
+                )
+            return 0
+        if args.keys_action == "revoke":
+            if keys.revoke(args.key_id):
+                print(f"revoked {args.key_id}")
+                return 0
+            print(f"lamina: error: no active key {args.key_id!r}", file=sys.stderr)
+            return 1
+        raise ValueError(f"unknown keys action {args.keys_action!r}")
+    finally:
+        store.dispose()

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import hmac
 import secrets
-import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 
 from lamina.jobs.models import api_keys
 from lamina.jobs.store import JobStore
-
-if TYPE_CHECKING:
-    from lamina.config import Settings
 
 SECRET_PREFIX = "lam_"
 DISPLAY_CHARS = 12
@@ -134,36 +129,3 @@ def _key(row: sa.Row[Any]) -> ApiKey:
         created_at=row.created_at,
         revoked_at=row.revoked_at,
     )
-
-
-def run_keys_command(settings: Settings, args: argparse.Namespace) -> int:
-    """``lamina keys create|list|revoke`` against the configured database."""
-    store = JobStore(settings.resolved_database_url)
-    try:
-        store.migrate()
-        keys = KeyStore(store)
-        if args.keys_action == "create":
-            key, secret = keys.create(args.name)
-            print(f"created {key.id} ({key.name}); the secret is shown only once:")
-            print(secret)
-            return 0
-        if args.keys_action == "list":
-            listed = keys.list()
-            if not listed:
-                print("no API keys")
-            for key in listed:
-                status = "active" if key.active else f"revoked {key.revoked_at:%Y-%m-%d %H:%M}"
-                print(
-                    f"{key.id}  {key.prefix}...  {key.created_at:%Y-%m-%d %H:%M}  "
-                    f"{status}  {key.name}"
-                )
-            return 0
-        if args.keys_action == "revoke":
-            if keys.revoke(args.key_id):
-                print(f"revoked {args.key_id}")
-                return 0
-            print(f"lamina: error: no active key {args.key_id!r}", file=sys.stderr)
-            return 1
-        raise ValueError(f"unknown keys action {args.keys_action!r}")
-    finally:
-        store.dispose()

@@ -48,7 +48,7 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.CANCELLED: frozenset(),
 }
 """Every allowed ``from -> to``; the store builds each guarded statement's ``WHERE`` from it
-(:func:`lamina.jobs.store._leaving`), so no statement can leave this graph."""
+(:func:`lamina.jobs.store.base._leaving`), so no statement can leave this graph."""
 
 AFTER_CANCEL_REQUEST: frozenset[JobState] = frozenset({JobState.CANCELLED})
 """Where a running job whose cancel was requested may still go (its worker stops at the next
