@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,6 +20,19 @@ from lamina.jobs.states import TRANSITIONS, JobState, can_transition
 from lamina.jobs.store import Job, JobStore
 
 PARAMS = {"num_layers": 2, "seed": 1, "image_url": "https://example.com/a.png"}
+
+
+class ManualClock:
+    """A clock the test moves forward: leases expire without the test waiting for them."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
 
 
 def submit(store: JobStore, owner: str = "key_a") -> Job:
@@ -202,12 +214,14 @@ def test_release_requeues_in_place_without_using_an_attempt(store: JobStore) -> 
 
 
 def test_expired_leases_are_requeued_then_failed_after_max_attempts(store: JobStore) -> None:
+    store.clock = clock = ManualClock()
     job = submit(store)
     for attempt in (1, 2):
         claimed = store.claim(f"w{attempt}", lease_s=30)
         assert claimed is not None and claimed.attempts == attempt
+        clock.advance(29)
         assert store.reap_expired(max_attempts=2) == 0  # lease still valid
-        expire_leases(store)
+        clock.advance(2)
         assert store.reap_expired(max_attempts=2) == 1
     failed = store.get(job.id)
     assert failed.state is JobState.FAILED
@@ -218,9 +232,10 @@ def test_expired_leases_are_requeued_then_failed_after_max_attempts(store: JobSt
 
 
 def test_a_reaped_job_is_requeued_and_the_old_worker_loses_it(store: JobStore) -> None:
+    store.clock = clock = ManualClock()
     job = submit(store)
     store.claim("old", lease_s=30)
-    expire_leases(store)
+    clock.advance(31)
     assert store.reap_expired(max_attempts=3) == 1
     requeued = store.get(job.id)
     assert requeued.state is JobState.IN_QUEUE and requeued.worker_id is None
@@ -232,14 +247,20 @@ def test_a_reaped_job_is_requeued_and_the_old_worker_loses_it(store: JobStore) -
 
 
 def test_heartbeat_extends_the_lease(store: JobStore) -> None:
+    store.clock = clock = ManualClock()
     job = submit(store)
-    claimed = store.claim("w", lease_s=0.2)
+    claimed = store.claim("w", lease_s=30)
     assert claimed is not None and claimed.lease_expires_at is not None
-    time.sleep(0.3)
-    assert store.heartbeat(job.id, "w", lease_s=60)
+    clock.advance(20)
+    assert store.heartbeat(job.id, "w", lease_s=30)
+    clock.advance(20)  # past the claim's lease, inside the heartbeat's
     assert store.reap_expired(max_attempts=3) == 0
     lease = store.get(job.id).lease_expires_at
-    assert lease is not None and lease > datetime.now(UTC) + timedelta(seconds=30)
+    assert lease is not None and abs(lease - (clock() + timedelta(seconds=10))) < timedelta(
+        milliseconds=1
+    )
+    clock.advance(11)
+    assert store.reap_expired(max_attempts=3) == 1
 
 
 def test_stats_report_depth_states_workers_and_durations(store: JobStore) -> None:
@@ -286,13 +307,12 @@ def test_stats_report_depth_states_workers_and_durations(store: JobStore) -> Non
 
 
 def test_queue_wait_is_from_submit_to_the_latest_start(store: JobStore) -> None:
+    store.clock = clock = ManualClock()
     job = submit(store)
-    past = time.time() - 30.0  # as if submitted 30 s ago
-    with store.engine.begin() as conn:
-        conn.execute(sa.update(jobs).where(jobs.c.id == job.id).values(created_ts=past))
+    clock.advance(30)
     store.claim("w", lease_s=30)
     waits = store.stats()["queue_wait"][""]
-    assert waits["count"] == 1 and 30.0 <= waits["sum"] < 300.0
+    assert waits["count"] == 1 and abs(waits["sum"] - 30.0) < 0.01
     assert dict(waits["buckets"])[10.0] == 0 and dict(waits["buckets"])[60.0] == 1
     store.release(job.id, "w")  # back in the queue: not started any more
     assert store.stats()["queue_wait"][""]["count"] == 0
@@ -314,13 +334,14 @@ def test_purge_deletes_only_finished_jobs_older_than_the_cutoff(store: JobStore)
 
 def test_jobs_survive_a_restart_and_an_orphaned_job_is_requeued(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'durable.db'}"
-    first = JobStore(url)
+    clock = ManualClock()
+    first = JobStore(url, clock=clock)
     first.migrate()
     running, waiting = submit(first), submit(first)
-    assert first.claim("dead-worker", lease_s=0.1).id == running.id
+    assert first.claim("dead-worker", lease_s=30).id == running.id
     first.dispose()  # the process "dies" with a job in progress
-    time.sleep(0.2)
-    second = JobStore(url)
+    clock.advance(31)
+    second = JobStore(url, clock=clock)
     second.migrate()
     assert second.get(waiting.id).state is JobState.IN_QUEUE
     assert second.reap_expired(max_attempts=3) == 1

@@ -8,7 +8,7 @@ import contextlib
 import fcntl
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,7 +32,8 @@ CHANGES_CHANNEL = "lamina_job_changes"
 changed: status streams and waiting submits listen to it (:mod:`lamina.api.watch`)."""
 
 
-def _now() -> datetime:
+def utc_now() -> datetime:
+    """The store's default clock (tests pass one they can move forward)."""
     return datetime.now(UTC)
 
 
@@ -41,7 +42,12 @@ class StoreBase:
     store (queue, leases, webhooks, workers, monitoring) extend with their statements."""
 
     def __init__(
-        self, database_url: str, *, worker_ttl_s: float = 120.0, exact_positions: int = 1000
+        self,
+        database_url: str,
+        *,
+        worker_ttl_s: float = 120.0,
+        exact_positions: int = 1000,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         if exact_positions < 1:
             raise ValueError("exact_positions must be at least 1")
@@ -50,6 +56,8 @@ class StoreBase:
         """A worker not seen for this long no longer counts as alive."""
         self.exact_positions = exact_positions
         """Queue positions up to this are counted exactly; deeper ones are estimated."""
+        self.clock = clock
+        """The time every lease, expiry and duration is reckoned by (timezone-aware UTC)."""
         self._status_stmt = _status_statement(exact_positions)
         if self.url.get_backend_name() == "sqlite":
             db = self.url.database

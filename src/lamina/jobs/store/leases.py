@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from lamina.jobs.models import jobs
 from lamina.jobs.states import JobState
-from lamina.jobs.store.base import MAX_ERROR_CHARS, StoreBase, _leaving, _now, _oldest, _ours
+from lamina.jobs.store.base import MAX_ERROR_CHARS, StoreBase, _leaving, _oldest, _ours
 from lamina.jobs.store.records import Checkpoint, Job, JobResult, _job
 
 
@@ -19,7 +19,7 @@ class LeasesMixin(StoreBase):
 
     def claim(self, worker_id: str, *, lease_s: float) -> Job | None:
         """Take the oldest queued job, or ``None``; counts one attempt."""
-        now = _now()
+        now = self.clock()
         oldest = _oldest(jobs.c.state == JobState.IN_QUEUE.value)
         stmt = (
             sa.update(jobs)
@@ -61,7 +61,7 @@ class LeasesMixin(StoreBase):
         """Extend the lease and record progress (and the stage), in one statement that also
         reads whether a cancel was requested: ``running`` (carry on), ``cancel`` (stop and
         :meth:`finish_cancelled`) or ``lost`` (no longer ours)."""
-        values: dict[str, Any] = {"lease_expires_at": _now() + timedelta(seconds=lease_s)}
+        values: dict[str, Any] = {"lease_expires_at": self.clock() + timedelta(seconds=lease_s)}
         if progress is not None:
             values["progress"] = min(max(float(progress), 0.0), 1.0)
         if stage is not None:
@@ -82,7 +82,7 @@ class LeasesMixin(StoreBase):
 
     def complete(self, job_id: str, worker_id: str, result: JobResult) -> bool:
         """Mark our running job completed with ``result``; ``False`` if it is no longer ours."""
-        now = _now()
+        now = self.clock()
         return self._guarded(
             job_id,
             worker_id,
@@ -99,7 +99,7 @@ class LeasesMixin(StoreBase):
 
     def fail(self, job_id: str, worker_id: str, error: str) -> bool:
         """Mark our running job failed with a readable ``error``."""
-        now = _now()
+        now = self.clock()
         return self._guarded(
             job_id,
             worker_id,
@@ -116,7 +116,7 @@ class LeasesMixin(StoreBase):
     def finish_cancelled(self, job_id: str, worker_id: str) -> bool:
         """Record that our running job stopped because a cancel was requested; ``False`` if
         it is no longer ours or no cancel was requested."""
-        now = _now()
+        now = self.clock()
         return self._guarded(
             job_id,
             worker_id,
@@ -179,7 +179,7 @@ class LeasesMixin(StoreBase):
         """Requeue running jobs whose lease expired (their worker died); fail those that used
         ``max_attempts`` attempts and cancel those whose cancel was requested. Returns how
         many jobs were requeued, failed or cancelled."""
-        now = _now()
+        now = self.clock()
         expired = jobs.c.lease_expires_at < now
         running = JobState.IN_PROGRESS
         cancel = (

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from lamina.jobs.models import jobs, webhook_attempts, workers
 from lamina.jobs.states import FINISHED, JobState
-from lamina.jobs.store.base import StoreBase, _now
+from lamina.jobs.store.base import StoreBase
 from lamina.jobs.store.records import Job, _job
 
 DURATION_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
@@ -30,7 +30,7 @@ class MonitoringMixin(StoreBase):
         - ``run_times``: claim to end on a worker, per state (completed, failed);
         - ``queue_wait``: submit to the latest start of every started job (label ``""``).
         """
-        now = _now()
+        now = self.clock()
         alive_since = now - timedelta(seconds=self.worker_ttl_s)
         finished = [JobState.COMPLETED.value, JobState.FAILED.value, JobState.CANCELLED.value]
         started = [JobState.IN_PROGRESS.value, JobState.COMPLETED.value, JobState.FAILED.value]

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from lamina.errors import JobNotFound
 from lamina.jobs.models import jobs
 from lamina.jobs.states import JobState
-from lamina.jobs.store.base import StoreBase, _leaving, _now
+from lamina.jobs.store.base import StoreBase, _leaving
 from lamina.jobs.store.records import (
     WEBHOOK_PENDING,
     CancelOutcome,
@@ -40,7 +40,7 @@ class QueueMixin(StoreBase):
         state is delivered there (:meth:`claim_webhook`)."""
         if (input_key is None) == (input_url is None):
             raise ValueError("give exactly one of input_key and input_url")
-        now = _now()
+        now = self.clock()
         stmt = (
             sa.insert(jobs)
             .values(
@@ -180,7 +180,7 @@ class QueueMixin(StoreBase):
 
         Raises :class:`JobNotFound` for an unknown job or another owner's.
         """
-        now = _now()
+        now = self.clock()
         queued = sa.and_(*_leaving(JobState.IN_QUEUE, JobState.CANCELLED))
         states = [JobState.IN_QUEUE.value]
         if running:

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from lamina.jobs.models import jobs, webhook_attempts
 from lamina.jobs.states import FINISHED
-from lamina.jobs.store.base import MAX_ERROR_CHARS, StoreBase, _now, _oldest
+from lamina.jobs.store.base import MAX_ERROR_CHARS, StoreBase, _oldest
 from lamina.jobs.store.records import (
     WEBHOOK_DELIVERED,
     WEBHOOK_FAILED,
@@ -27,7 +27,7 @@ class WebhooksMixin(StoreBase):
         """Take the oldest due webhook delivery of a finished job, or ``None``; counts one
         attempt. The delivery is leased: until ``lease_s`` passes no one else takes it, and
         after that (its dispatcher died) it is due again, so a restart loses none."""
-        now = _now()
+        now = self.clock()
         due = [
             jobs.c.webhook_state == WEBHOOK_PENDING,
             jobs.c.state.in_([state.value for state in FINISHED]),
@@ -61,7 +61,7 @@ class WebhooksMixin(StoreBase):
         ``delivered`` without an ``error``, else due again at ``retry_at`` (``None``: attempts
         used up, ``failed``). The schedule changes only if ``attempt`` is still the latest
         (a dispatcher whose lease lapsed cannot undo its successor's); returns whether it did."""
-        now = _now()
+        now = self.clock()
         if error is None:
             values: dict[str, Any] = {"webhook_state": WEBHOOK_DELIVERED, "webhook_next_at": None}
         elif retry_at is None:

@@ -8,7 +8,7 @@ import socket
 import sqlalchemy as sa
 
 from lamina.jobs.models import workers
-from lamina.jobs.store.base import StoreBase, _now
+from lamina.jobs.store.base import StoreBase
 
 
 class WorkersMixin(StoreBase):
@@ -16,7 +16,7 @@ class WorkersMixin(StoreBase):
 
     def register_worker(self, worker_id: str) -> None:
         """Record a worker as alive (call again with :meth:`worker_seen`)."""
-        now = _now()
+        now = self.clock()
         stmt = sa.insert(workers).values(
             id=worker_id,
             hostname=socket.gethostname()[:255],
@@ -32,7 +32,7 @@ class WorkersMixin(StoreBase):
         stmt = (
             sa.update(workers)
             .where(workers.c.id == worker_id)
-            .values(last_seen=_now(), job_id=job_id)
+            .values(last_seen=self.clock(), job_id=job_id)
         )
         with self.engine.begin() as conn:
             conn.execute(stmt)

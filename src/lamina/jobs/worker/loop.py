@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from lamina.jobs.retention import purge_expired
 from lamina.jobs.wakeup import listen_for_jobs
@@ -46,7 +46,7 @@ class ClaimLoopMixin(SupervisionMixin):
                         self.store.worker_seen(self.id, job_id=None)
                         next_reap = now + self.heartbeat_s
                     if now >= next_purge:
-                        before = datetime.now(UTC) - timedelta(days=self.settings.retention_days)
+                        before = self.store.clock() - timedelta(days=self.settings.retention_days)
                         purge_expired(self.store, self.storage, before=before)
                         next_purge = now + self.purge_every_s
                     job = self.store.claim(self.id, lease_s=self.settings.lease_s)
