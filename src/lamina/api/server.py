@@ -1,4 +1,6 @@
-"""``lamina serve``: migrate, make sure a key exists, start the workers, the cleanup and HTTP."""
+"""The HTTP side of ``lamina serve``: bind the port, prepare the store (migrations, a first
+key), and run the API with its cleanup and webhook loops. Which workers run the jobs is the
+command's business (:mod:`lamina.commands.serve`)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import logging
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TextIO
 
@@ -24,42 +27,41 @@ log = logging.getLogger("lamina.serve")
 CLEANUP_EVERY_S = 3600.0
 
 
-def serve(settings: Settings) -> int:
-    """Run the API server until SIGINT/SIGTERM; returns the process exit code."""
-    import uvicorn
-
-    from lamina.jobs.runner import spawn_worker_processes
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    listener = bind(settings.host, settings.port)  # first: a busy port fails before anything
+def prepare(settings: Settings) -> None:
+    """Migrate the store and make sure a key exists, before any worker process starts (no
+    pooled connection of this process may cross into theirs)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = JobStore(settings.resolved_database_url)
-    store.migrate()
-    keys = KeyStore(store)
-    ensure_first_key(keys)
-    store.dispose()  # no pooled connection may cross into the worker processes
+    try:
+        store.migrate()
+        ensure_first_key(KeyStore(store))
+    finally:
+        store.dispose()
 
-    workers = spawn_worker_processes(settings, settings.workers) if settings.workers else None
+
+def run_http(
+    settings: Settings, listener: socket.socket, *, on_submit: Callable[[], None] | None = None
+) -> None:
+    """Serve the API on ``listener`` until SIGINT/SIGTERM, with the retention cleanup and the
+    webhook dispatcher beside it; ``on_submit`` wakes whatever runs the jobs."""
+    import uvicorn
+
+    store = JobStore(settings.resolved_database_url)
     try:
         service = ApiService(
             settings,
             store=store,
-            keys=keys,
+            keys=KeyStore(store),
             storage=open_storage(settings),
-            on_submit=workers.wake if workers is not None else None,
+            on_submit=on_submit,
         )
         app = create_app(settings, service=service)
-        stop_cleanup = threading.Event()
-        cleaner = threading.Thread(
-            target=_cleanup_loop, args=(service, stop_cleanup), name="cleanup", daemon=True
-        )
-        cleaner.start()
-        # the stop event is shared: both loops end when the server does
+        stop = threading.Event()  # shared: both loops end when the server does
         threading.Thread(
-            target=WebhookDispatcher(service).run,
-            args=(stop_cleanup,),
-            name="webhooks",
-            daemon=True,
+            target=_cleanup_loop, args=(service, stop), name="cleanup", daemon=True
+        ).start()
+        threading.Thread(
+            target=WebhookDispatcher(service).run, args=(stop,), name="webhooks", daemon=True
         ).start()
         print(
             f"lamina: serving on http://{settings.host}:{listener.getsockname()[1]} "
@@ -78,13 +80,9 @@ def serve(settings: Settings) -> int:
             timeout_graceful_shutdown=10,
         )
         uvicorn.Server(config).run(sockets=[listener])
-        stop_cleanup.set()
+        stop.set()
     finally:
-        listener.close()
-        if workers is not None:
-            workers.stop(timeout=30.0)
         store.dispose()
-    return 0
 
 
 def bind(host: str, port: int) -> socket.socket:

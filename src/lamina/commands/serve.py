@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import logging
+from typing import TYPE_CHECKING
 
 from lamina.commands._settings import (
     ENGINE_FLAGS,
@@ -10,6 +12,9 @@ from lamina.commands._settings import (
     add_settings_flags,
     settings_from_args,
 )
+
+if TYPE_CHECKING:
+    from lamina.config import Settings
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -40,6 +45,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Start the server and block until it stops."""
-    from lamina.api.server import serve
-
     return serve(settings_from_args(args))
+
+
+def serve(settings: Settings) -> int:
+    """Bind the port (a busy one fails before anything starts), prepare the store, start
+    ``settings.workers`` worker processes that a submit wakes, and serve HTTP until stopped;
+    the workers finish or requeue their jobs on the way out."""
+    from lamina.api.server import bind, prepare, run_http
+    from lamina.jobs.runner import spawn_worker_processes
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    listener = bind(settings.host, settings.port)
+    workers = None
+    try:
+        prepare(settings)
+        workers = spawn_worker_processes(settings, settings.workers) if settings.workers else None
+        run_http(settings, listener, on_submit=workers.wake if workers is not None else None)
+    finally:
+        listener.close()
+        if workers is not None:
+            workers.stop(timeout=30.0)
+    return 0
