@@ -3,7 +3,7 @@ record how it ended, each change ONE statement guarded by the state table and th
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,6 +12,26 @@ from lamina.jobs.models import jobs
 from lamina.jobs.states import JobState
 from lamina.jobs.store.base import MAX_ERROR_CHARS, StoreBase, _leaving, _oldest, _ours
 from lamina.jobs.store.records import Checkpoint, Job, JobResult, _job
+
+_NOT_STARTED: dict[str, Any] = {
+    "worker_id": None,
+    "progress": 0.0,
+    "started_at": None,
+    "started_ts": None,
+    "wait_s": None,
+    "lease_expires_at": None,
+}
+"""What a job back in the queue forgets of its last run."""
+
+
+def _ended(now: datetime) -> dict[str, Any]:
+    """The columns every end of a run sets: when, how long it ran and lived, no lease."""
+    return {
+        "finished_at": now,
+        "run_s": now.timestamp() - jobs.c.started_ts,
+        "total_s": now.timestamp() - jobs.c.created_ts,
+        "lease_expires_at": None,
+    }
 
 
 class LeasesMixin(StoreBase):
@@ -90,10 +110,7 @@ class LeasesMixin(StoreBase):
             {
                 "result": dict(result),
                 "progress": 1.0,
-                "finished_at": now,
-                "run_s": now.timestamp() - jobs.c.started_ts,
-                "total_s": now.timestamp() - jobs.c.created_ts,
-                "lease_expires_at": None,
+                **_ended(now),
             },
         )
 
@@ -106,10 +123,7 @@ class LeasesMixin(StoreBase):
             JobState.FAILED,
             {
                 "error": error[:MAX_ERROR_CHARS],
-                "finished_at": now,
-                "run_s": now.timestamp() - jobs.c.started_ts,
-                "total_s": now.timestamp() - jobs.c.created_ts,
-                "lease_expires_at": None,
+                **_ended(now),
             },
         )
 
@@ -121,12 +135,7 @@ class LeasesMixin(StoreBase):
             job_id,
             worker_id,
             JobState.CANCELLED,
-            {
-                "finished_at": now,
-                "run_s": now.timestamp() - jobs.c.started_ts,
-                "total_s": now.timestamp() - jobs.c.created_ts,
-                "lease_expires_at": None,
-            },
+            _ended(now),
         )
 
     def release(self, job_id: str, worker_id: str, *, count_attempt: bool = False) -> bool:
@@ -139,13 +148,8 @@ class LeasesMixin(StoreBase):
             JobState.IN_QUEUE,
             notify=True,
             values={
-                "worker_id": None,
+                **_NOT_STARTED,
                 "attempts": jobs.c.attempts - (0 if count_attempt else 1),
-                "progress": 0.0,
-                "started_at": None,
-                "started_ts": None,
-                "wait_s": None,
-                "lease_expires_at": None,
             },
         )
 
@@ -187,10 +191,7 @@ class LeasesMixin(StoreBase):
             .where(expired, *_leaving(running, JobState.CANCELLED))
             .values(
                 state=JobState.CANCELLED.value,
-                finished_at=now,
-                run_s=now.timestamp() - jobs.c.started_ts,
-                total_s=now.timestamp() - jobs.c.created_ts,
-                lease_expires_at=None,
+                **_ended(now),
             )
         )
         give_up = (
@@ -200,10 +201,7 @@ class LeasesMixin(StoreBase):
                 state=JobState.FAILED.value,
                 error=f"the worker running this job stopped responding {max_attempts} "
                 "time(s); giving up",
-                finished_at=now,
-                run_s=now.timestamp() - jobs.c.started_ts,
-                total_s=now.timestamp() - jobs.c.created_ts,
-                lease_expires_at=None,
+                **_ended(now),
             )
         )
         requeue = (
@@ -211,12 +209,7 @@ class LeasesMixin(StoreBase):
             .where(expired, *_leaving(running, JobState.IN_QUEUE), jobs.c.attempts < max_attempts)
             .values(
                 state=JobState.IN_QUEUE.value,
-                worker_id=None,
-                progress=0.0,
-                started_at=None,
-                started_ts=None,
-                wait_s=None,
-                lease_expires_at=None,
+                **_NOT_STARTED,
             )
         )
         with self.engine.begin() as conn:
