@@ -114,6 +114,22 @@ def test_objects_land_on_their_own_layers_in_depth_order() -> None:
     assert np.abs(square[45, 45, :3].astype(int) - (30, 120, 30)).max() <= 4
 
 
+def test_a_sticker_of_touching_parts_stays_one_layer() -> None:
+    # Two stickers of a red and a blue half each: asked for three layers, each sticker is
+    # one layer (the colours of the two stickers never share one).
+    rgb = np.full((96, 160, 3), (235, 235, 225), np.uint8)
+    for x0 in (10, 90):
+        rgb[30:70, x0 : x0 + 30] = (200, 40, 40)
+        rgb[30:70, x0 + 30 : x0 + 60] = (40, 60, 200)
+    image = opaque(rgb)
+    stack = decompose(image, 3)
+    assert_reconstructs(image, stack)
+    for layer in stack.layers[1:]:
+        x = np.flatnonzero(layer.rgba[..., 3].max(axis=0) > 128)
+        assert x.size and (x.max() < 80 or x.min() >= 80), "a layer spans both stickers"
+        assert x.max() - x.min() > 50, "a sticker is split"
+
+
 @pytest.mark.parametrize("n", range(1, 11))
 def test_every_layer_count(n: int) -> None:
     image = design()

@@ -143,6 +143,24 @@ def test_grouping_merges_small_neighbours_first_and_keeps_depth() -> None:
     assert len(one) == 1 and sorted(one[0]) == [0, 1, 2, 3]
 
 
+def test_grouping_keeps_touching_parts_together_before_joining_separate_objects() -> None:
+    # Two stickers of two touching parts each: 0+1 (left), 2+3 (right). By colour alone,
+    # the red parts (0, 2) and the blue parts (1, 3) would pair up.
+    bboxes = np.array([[0, 0, 20, 20], [20, 0, 40, 20], [60, 0, 80, 20], [80, 0, 100, 20]])
+    areas = np.full(4, 400)
+    red, blue = [50.0, 70.0, 50.0], [40.0, 10.0, -60.0]
+    colours = np.array([red, blue, red, blue], np.float32)
+    weights = np.zeros((4, 4))
+    args = (weights, areas, bboxes, colours, ["shape"] * 4, 2)
+    _, by_colour = group_elements(*args, diagonal=140.0)
+    assert sorted(map(sorted, by_colour)) == [[0, 2], [1, 3]]
+    _, by_object = group_elements(*args, diagonal=140.0, blob=np.array([0, 0, 1, 1]))
+    assert sorted(map(sorted, by_object)) == [[0, 1], [2, 3]]
+    # With layers to spare, a blob is split before two blobs share a layer.
+    group_of, _ = group_elements(*args[:-1], 3, diagonal=140.0, blob=np.array([0, 0, 1, 1]))
+    assert len({group_of[0], group_of[1]} & {group_of[2], group_of[3]}) == 0
+
+
 # --- fill ------------------------------------------------------------------------------
 
 

@@ -15,6 +15,8 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
 
 from lamina.engines.classic.fill import SmoothModel, fit_smooth, inpaint, normalised_coords
 from lamina.engines.classic.group import group_elements
@@ -642,6 +644,30 @@ def _overlay_position(plans: list[LayerPlan], mask: Mask, tinted: Mask) -> int:
     return at
 
 
+def blobs(
+    labels: Labels, bboxes: NDArray[np.int64], apart: NDArray[np.bool_], text: NDArray[np.bool_]
+) -> NDArray[np.int64]:
+    """Each labelled element's blob: connected components of touching elements.
+
+    The background (label 0) joins nothing, and elements marked ``apart``
+    (outlines drawn over others) form a blob of their own: line art is a layer
+    of its own kind, not a part of what it outlines. A text line joins the
+    element it lies inside (a button's label), never one it crosses or another
+    line.
+    """
+    n = bboxes.shape[0]
+    a, b, _ = adjacency(labels)
+    inside: NDArray[np.bool_] = np.logical_and(
+        (bboxes[:, None, :2] >= bboxes[None, :, :2]).all(-1),
+        (bboxes[:, None, 2:] <= bboxes[None, :, 2:]).all(-1),
+    )
+    labelled = (text[a] & ~text[b] & inside[a, b]) | (text[b] & ~text[a] & inside[b, a])
+    keep = (a > 0) & ~apart[a] & ~apart[b] & ((~text[a] & ~text[b]) | labelled)
+    graph = csr_matrix((np.ones(int(keep.sum())), (a[keep], b[keep])), shape=(n, n))
+    _, blob = connected_components(graph, directed=False)
+    return blob.astype(np.int64)
+
+
 def _plan_elements(
     rgb: FloatImage, valid: Mask, num_layers: int, *, opaque: bool, seed: int
 ) -> list[LayerPlan]:
@@ -679,6 +705,7 @@ def _plan_elements(
             el.kinds[1:],
             num_layers - 1,
             diagonal=float(np.hypot(h, w)),
+            blob=blobs(el.labels, el.bboxes, stroke, is_text)[sub],
         )
         group_of[1:] = gof + 1
         groups = [[e + 1 for e in g] for g in groups]

@@ -4,6 +4,12 @@ Merges happen one pair at a time, cheapest first: small elements, close
 together, of one kind and colour merge before big distant ones. A pair may
 merge only when no third group must lie between them in depth, so the merged
 groups can still be stacked without contradicting the occlusion evidence.
+
+Touching elements form one object before separate objects share a layer: a
+sticker, a badge or a logo is a connected blob of parts over the background,
+and a layer holding half of one sticker and the whole of another is one a
+designer would not recognise. So a pair that touches no common blob merges
+only once every blob is down to one group.
 """
 
 from __future__ import annotations
@@ -68,10 +74,13 @@ def group_elements(
     target: int,
     *,
     diagonal: float,
+    blob: NDArray[np.int64] | None = None,
 ) -> tuple[NDArray[np.int64], list[list[int]]]:
     """Merge ``n`` elements into at most ``target`` groups, ordered back to front.
 
-    ``weights[a, b] > 0`` says element ``a`` lies below ``b``. Returns each
+    ``weights[a, b] > 0`` says element ``a`` lies below ``b``; ``blob`` gives
+    each element's blob of touching elements (see the module doc; default:
+    each its own). Returns each
     element's group index and each group's members; groups are numbered in
     depth order (group 0 lowest).
     """
@@ -87,8 +96,12 @@ def group_elements(
     adj = weights > 0
     cost = merge_cost(area, box, colour, kind, diagonal)
     blocked = np.zeros((n, n), bool)
+    blob = np.arange(n, dtype=np.int64) if blob is None else blob.copy()
     while int(alive.sum()) > max(target, 1):
         masked = np.where(blocked | ~alive[:, None] | ~alive[None, :], np.inf, cost)
+        inside = blob[:, None] == blob[None, :]
+        if np.isfinite(masked[inside]).any():
+            masked[~inside] = np.inf
         flat = int(np.argmin(masked))
         i, j = divmod(flat, n)
         if not np.isfinite(masked[i, j]):
@@ -105,6 +118,7 @@ def group_elements(
         if kind[keep] != kind[gone]:
             kind[keep] = "element"
         members[keep].extend(members[gone])
+        blob[blob == blob[gone]] = blob[keep]
         members[gone] = []
         alive[gone] = False
         adj[keep] |= adj[gone]
