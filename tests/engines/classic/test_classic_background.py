@@ -124,3 +124,19 @@ def test_of_two_fields_alike_on_the_border_the_one_an_emblem_sits_on_is_behind()
     image[0, :, :3] = (250, 250, 200)  # an anti-aliased edge row
     background = layers_of(image, 3)[0]
     assert np.median(background[..., :3].reshape(-1, 3), axis=0).tolist() == list(WHITE)
+
+
+def test_a_field_cut_into_pieces_by_a_cross_is_still_the_background() -> None:
+    """A saltire and a cross over a red field cut the red into eight pieces along the
+    border; the single white cross touches the border too and borders every piece, yet the
+    field is the background and the cross a layer over it (the cross was layer 0)."""
+    image = canvas(240, 320, RED)
+    cv2.line(image, (0, 0), (319, 239), (*GREEN, 255), 40)
+    cv2.line(image, (0, 239), (319, 0), (*GREEN, 255), 40)
+    image[105:135, :, :3] = WHITE
+    image[:, 145:175, :3] = WHITE
+    layers = layers_of(image, 3)
+    background = layers[0]
+    assert np.abs(background[120, 40, :3].astype(int) - RED).max() <= 40  # under the cross
+    white = (image[..., :3] == WHITE).all(axis=2)
+    assert any(((layer[..., 3] == 255) & white).sum() > 0.9 * white.sum() for layer in layers[1:])

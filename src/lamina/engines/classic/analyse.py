@@ -90,8 +90,11 @@ def bounding_boxes(labels: Labels, n: int) -> NDArray[np.int64]:
 def background_regions(
     labels: Labels, n: int, counts: NDArray[np.int64], colours: NDArray[np.float32]
 ) -> tuple[NDArray[np.bool_], int]:
-    """Regions that form the background, and its main one: the region holding most of the
-    border (unless that is a frame, :func:`_frame`) plus look-alikes.
+    """Regions that form the background, and its main one: a region of the colour holding
+    most of the border (unless that is a frame, :func:`_frame`) plus look-alikes.
+
+    The border is counted per colour, not per region: a field cut into pieces by
+    what is drawn across it (a flag's cross) still holds it as one.
 
     A patterned background (stripes) touches the border in many regions of a
     few colours; every colour holding at least 30% of the border in at least
@@ -109,16 +112,19 @@ def background_regions(
         out[main] = True
         return out, main
     share = np.bincount(border, minlength=n) / border.size
-    main = _behind_most(labels, share, n)
+    touching = np.flatnonzero(share > 0)
+    dist = np.sqrt(((colours[touching, None] - colours[None, touching]) ** 2).sum(axis=2))
+    alike = dist < 12.0
+    cluster_share = (share[touching][None, :] * alike).sum(axis=1)
+    # A field cut into pieces by what is drawn over it holds the border as one colour.
+    field_share = np.zeros(n)
+    field_share[touching] = cluster_share + 1e-3 * share[touching]
+    main = _behind_most(labels, field_share, n)
     frame = _frame(labels, main, counts)
     if frame:
         share[main] = 0.0
         main = int(np.argmax(np.where(np.arange(n) == frame[0], 0, counts)))
     out[main] = True
-    touching = np.flatnonzero(share > 0)
-    dist = np.sqrt(((colours[touching, None] - colours[None, touching]) ** 2).sum(axis=2))
-    alike = dist < 12.0
-    cluster_share = (share[touching][None, :] * alike).sum(axis=1)
     # a colour repeating along the border (stripes, a pattern), not one more field (a flag's
     # other half), or the main region's own colour
     repeats = alike.sum(axis=1) >= PATTERN_REPEATS
