@@ -357,3 +357,29 @@ def test_random_stacks_composite_back(image: RGBA, n: int, small: bool) -> None:
     assert_reconstructs(image, stack)
     if (image[..., 3] == 255).all():
         assert (stack.layers[0].rgba[..., 3] == 255).all()
+
+
+@pytest.mark.parametrize("photo", ["astronaut", "coffee", "chelsea"])
+def test_one_object_on_a_photo_leaves_layer_0_whole_and_clean(photo: str) -> None:
+    """A sticker (three colours, an outline) on a real photo: layer 0 keeps no part of it
+    (what it covered is filled from the photo) and one layer holds all of it."""
+    from skimage import data
+
+    rgb = getattr(data, photo)()[:, :, :3]
+    h, w = rgb.shape[:2]
+    image = opaque(np.ascontiguousarray(rgb))
+    cy, cx, r = h // 3, w // 3, min(h, w) // 6
+    cv2.circle(image, (cx, cy), r, (250, 200, 30, 255), -1)
+    cv2.circle(image, (cx, cy), r // 2, (30, 60, 200, 255), -1)
+    cv2.circle(image, (cx, cy), r, (20, 20, 20, 255), 4)
+    inner = np.zeros((h, w), np.uint8)
+    cv2.circle(inner, (cx, cy), r - 4, 1, -1)
+    core = inner.astype(bool)
+    for n in (2, 3):
+        stack = decompose(image, n)
+        assert_reconstructs(image, stack)
+        background = stack.layers[0].rgba[..., :3].astype(int)
+        left = np.abs(background - image[..., :3].astype(int)).sum(axis=2) < 30
+        assert left[core].mean() < 0.02, "layer 0 still shows the object"
+        cover = [float((layer.rgba[..., 3][core] > 200).mean()) for layer in stack.layers[1:]]
+        assert max(cover) > 0.98, f"the object is split across layers: {cover}"
