@@ -34,6 +34,7 @@ from lamina.engines.classic.order import (
     strokes,
 )
 from lamina.engines.classic.overlay import find_overlays, peel
+from lamina.engines.classic.salient import salient_object
 from lamina.engines.classic.segment import adjacency, region_means, roughness, segment, to_lab
 from lamina.engines.classic.spill import (
     SHADE,
@@ -428,9 +429,57 @@ def _refine_grainy_background(el: Elements, lab: FloatImage) -> Elements:
             kinds.append("image")
         else:
             kinds.append("panel" if grown.sum() > 0.15 * h * w else "shape")
+    if spread >= PHOTO_SPREAD:
+        _add_salient_object(labels, kinds, lab, min_area)
     if np.array_equal(labels, el.labels):
         return el
     return _compact(labels, kinds, lab)
+
+
+def _add_salient_object(labels: Labels, kinds: list[str], lab: FloatImage, min_area: float) -> None:
+    """Over a photo, the object standing out from its border becomes elements, one per
+    part, taking the photo's pixels and photo fragments there (in place). Not over a
+    design laid on a photo: when the object found is partly text or solid fills, the
+    photo is the design's background, whole."""
+    found = salient_object(lab)
+    if not found.any():
+        return
+    photo = np.array([k in ("background", "image") for k in kinds])
+    designed = _designed(labels, kinds, lab)
+    if designed[labels[found & (labels >= 0)]].mean() > DESIGNED_SHARE:
+        return
+    parts, count = ndimage.label(found & (labels >= 0) & photo[np.maximum(labels, 0)])
+    sizes = np.bincount(parts.ravel(), minlength=count + 1)
+    for part in np.flatnonzero(sizes >= min_area):
+        if part:
+            labels[parts == part] = len(kinds)
+            kinds.append("image")
+
+
+DESIGNED_SHARE = 0.1
+"""Share of a salient object's pixels in designed elements above which it is the design."""
+
+DESIGNED_GRAIN = 0.3
+"""Largest Lab standard deviation (mean over channels) of a solid designed fill; photo
+fragments, even smooth sky, carry more grain."""
+
+
+def _designed(labels: Labels, kinds: list[str], lab: FloatImage) -> NDArray[np.bool_]:
+    """Which elements are designed: text, or shapes and panels filled solid, without grain
+    (region growing also calls smooth photo fragments shapes)."""
+    n = len(kinds)
+    inside = labels >= 0
+    ids = labels[inside]
+    area = np.maximum(np.bincount(ids, minlength=n), 1).astype(np.float64)
+    pixels = lab[inside].astype(np.float64)
+    spread = np.zeros(n)
+    for c in range(3):
+        mean = np.bincount(ids, pixels[:, c], minlength=n) / area
+        square = np.bincount(ids, pixels[:, c] ** 2, minlength=n) / area
+        spread += np.sqrt(np.maximum(square - mean**2, 0.0)) / 3.0
+    kind = np.array(kinds)
+    solid = np.isin(kind, ("shape", "panel")) & (spread <= DESIGNED_GRAIN)
+    return solid | (kind == "text")
 
 
 def _compact(labels: Labels, kinds: list[str], lab: FloatImage) -> Elements:
