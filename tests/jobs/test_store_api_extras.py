@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from tests.jobs.test_job_store import expire_leases, submit
+from tests.support.store import expire_leases, submit
 
 from lamina.jobs.states import JobState
 from lamina.jobs.store import JobStore

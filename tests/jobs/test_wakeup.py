@@ -16,9 +16,10 @@ import numpy as np
 import psycopg
 import pytest
 import sqlalchemy as sa
-from tests.jobs.conftest import _clean
-from tests.jobs.fast_engine import FastEngine
-from tests.jobs.procs import wait_until, worker_env
+from tests.support.engines import FastEngine
+from tests.support.pg import empty_tables
+from tests.support.waiting import wait_until
+from tests.support.workers import worker_env
 
 from lamina.config import Settings
 from lamina.imaging.codec import encode_image
@@ -67,7 +68,7 @@ def test_a_wakeup_watches_other_processes_pipes_until_they_close() -> None:
 def pg_empty(pg_url: str) -> str:
     """The session's PostgreSQL database, emptied."""
     store = JobStore(pg_url)
-    _clean(store)
+    empty_tables(store)
     store.dispose()
     return pg_url
 

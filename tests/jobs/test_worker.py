@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sqlalchemy as sa
-from tests.jobs.fast_engine import FastEngine
+from tests.support.engines import FastEngine
 
 from lamina.config import Settings
 from lamina.errors import StorageUnavailable
