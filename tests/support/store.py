@@ -1,12 +1,9 @@
-"""Job store helpers: a clock the test moves, a queued job, and leases made to expire."""
+"""Job store helpers: a clock the test moves and a queued job."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import sqlalchemy as sa
-
-from lamina.jobs.models import jobs
 from lamina.jobs.store import Job, JobStore
 
 PARAMS = {"num_layers": 2, "seed": 1, "image_url": "https://example.com/a.png"}
@@ -33,14 +30,3 @@ def submit(store: JobStore, owner: str = "key_a") -> Job:
         params=PARAMS,
         input_url="https://example.com/a.png",
     )
-
-
-def expire_leases(store: JobStore) -> None:
-    """Move every lease into the past, as if the workers had stopped heartbeating."""
-    past = datetime.now(UTC) - timedelta(seconds=1)
-    with store.engine.begin() as conn:
-        conn.execute(
-            sa.update(jobs)
-            .where(jobs.c.lease_expires_at.is_not(None))
-            .values(lease_expires_at=past)
-        )
