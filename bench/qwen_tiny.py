@@ -5,7 +5,7 @@ model (QwenImageTransformer2DModel with the layered 3D RoPE and the extra
 timestep condition, an RGBA AutoencoderKLQwenImage, a Qwen2.5-VL text encoder,
 the flow-matching scheduler and a Qwen2 byte-level tokenizer), at widths of a
 few channels, built locally because the hub is out of reach. It is the test
-fixture of ``tests/qwen`` and the subject of this benchmark: its output is
+fixture of ``tests/engines/qwen`` and the subject of this benchmark: its output is
 noise, so it measures the plumbing (loading, the 640 bucket's token counts,
 VAE, resizing), never quality.
 

@@ -1,4 +1,4 @@
-"""decompose_image and write_outputs, driven by small honest engines defined here."""
+"""decompose_image and write_outputs, driven by small honest engines (tests.support.engines)."""
 
 from __future__ import annotations
 
@@ -10,69 +10,16 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 from PIL import Image
+from tests.support.engines import BandEngine, BrokenEngine, WrappingEngine
 
-from lamina.engines.base import Engine, ProgressCallback, get_engine, register_engine
+from lamina.engines.base import Engine, get_engine, register_engine
 from lamina.errors import EngineError, ImageTooLarge, InvalidImage
 from lamina.imaging.codec import decode_image
 from lamina.imaging.composite import composite_uint8
 from lamina.pipeline import build_outputs, decompose_image, layer_filename, write_outputs
 from lamina.types import DecomposeParams, Layer, LayerStack
 
-
-class BandEngine:
-    """Splits pixels into ``num_layers`` disjoint luminance bands, darkest band at the back.
-
-    Every pixel lands in exactly one layer with its own RGBA, so compositing the
-    layers gives the input back exactly.
-    """
-
-    name = "bands"
-
-    def decompose(
-        self,
-        image: NDArray[np.uint8],
-        params: DecomposeParams,
-        *,
-        progress: ProgressCallback | None = None,
-    ) -> LayerStack:
-        luma = image[..., :3].astype(np.int32).sum(axis=2)  # 0 .. 765
-        band = np.minimum(luma * params.num_layers // 766, params.num_layers - 1)
-        layers = []
-        for k in range(params.num_layers):
-            rgba = np.where((band == k)[..., None], image, 0).astype(np.uint8)
-            layers.append(Layer(rgba=rgba, name=f"band {k}", kind="element"))
-            if progress is not None:
-                progress((k + 1) / params.num_layers)
-        return LayerStack(layers=layers, engine=self.name, params=params, timings={"split": 0.0})
-
-    def warm_up(self) -> None:
-        """Nothing to load."""
-
-
-class BrokenEngine:
-    """Answers with whatever ``answer`` builds, to exercise the contract checks."""
-
-    name = "broken"
-
-    def __init__(self, answer: object) -> None:
-        self.answer = answer
-
-    def decompose(
-        self,
-        image: NDArray[np.uint8],
-        params: DecomposeParams,
-        *,
-        progress: ProgressCallback | None = None,
-    ) -> LayerStack:
-        if callable(self.answer):
-            return self.answer(image, params)
-        return self.answer  # type: ignore[return-value]
-
-    def warm_up(self) -> None:
-        """Nothing to load."""
-
-
-register_engine("bands", f"{__name__}:BandEngine")
+register_engine("bands", "tests.support.engines:BandEngine")
 
 
 def _gradient(width: int = 48, height: int = 32, *, alpha: bool = False) -> NDArray[np.uint8]:
@@ -271,24 +218,6 @@ def test_an_exception_from_progress_reaches_the_caller_unchanged() -> None:
 
     with pytest.raises(_Stop):
         decompose_image(_png(_gradient()), DecomposeParams(), engine=BandEngine(), progress=stop)
-
-
-class WrappingEngine(BandEngine):
-    """Wraps whatever its progress callback raises, as a diffusers-based engine may."""
-
-    name = "wrapping"
-
-    def decompose(
-        self,
-        image: NDArray[np.uint8],
-        params: DecomposeParams,
-        *,
-        progress: ProgressCallback | None = None,
-    ) -> LayerStack:
-        try:
-            return super().decompose(image, params, progress=progress)
-        except Exception as exc:
-            raise EngineError("the pipeline failed") from exc
 
 
 def test_an_exception_from_progress_survives_an_engine_that_wraps_it() -> None:

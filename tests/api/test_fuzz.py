@@ -8,7 +8,8 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.api.conftest import data_uri, make_env, png
+from tests.support.inputs import data_uri, png
+from tests.support.service import make_env
 
 from lamina.api.app import create_app
 

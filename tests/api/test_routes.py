@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
-from tests.api.conftest import Env, data_uri, make_env, png
-from tests.jobs.pg import temporary_database
+from tests.support.inputs import data_uri, png
+from tests.support.pg import temporary_database
+from tests.support.service import Env, make_env
 
 from lamina.api.app import create_app
 from lamina.api.errors import answer_for

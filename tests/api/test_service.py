@@ -8,7 +8,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from tests.api.conftest import BASE, Env, data_uri, make_env, png
+from tests.support.inputs import data_uri, png
+from tests.support.service import BASE, Env, make_env
 
 from lamina.api.schemas import SubmitRequest
 from lamina.api.server import ensure_first_key

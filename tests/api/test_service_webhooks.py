@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from tests.api.conftest import BASE, Env, data_uri, png
+from tests.support.inputs import data_uri, png
+from tests.support.service import BASE, Env
 
 from lamina.api.schemas import SubmitRequest
 from lamina.api.webhooks import WebhookSigner, retry_delay

@@ -26,12 +26,12 @@ import httpx
 import numpy as np
 import psycopg
 import pytest
-from tests.e2e.conftest import Server, png_bytes, restart, start_server
-from tests.e2e.gate_engine import PLUGIN as GATE_PLUGIN
-from tests.jobs.fast_engine import LOG_ENV
-from tests.jobs.fast_engine import PLUGIN as FAST_PLUGIN
-from tests.jobs.pg import temporary_database
-from tests.jobs.procs import engine_runs, wait_until
+from tests.support.engines import FAST_PLUGIN, GATE_PLUGIN, LOG_ENV
+from tests.support.inputs import png_bytes
+from tests.support.pg import temporary_database
+from tests.support.server import Server, restart, start_server
+from tests.support.waiting import wait_until
+from tests.support.workers import engine_runs
 
 from lamina.client import Client
 

@@ -4,21 +4,14 @@ the engine finished each completed job exactly once, and the server still takes 
 
 from __future__ import annotations
 
-import base64
 from pathlib import Path
 
-import numpy as np
 import pytest
-from tests.chaos.cluster import cluster
-from tests.e2e.conftest import png_bytes
-from tests.jobs.procs import wait_until
+from tests.support.cluster import IMAGE, cluster
+from tests.support.waiting import wait_until
 
 from lamina.jobs.states import JobState
 
-IMAGE = (
-    "data:image/png;base64,"
-    + base64.b64encode(png_bytes(np.full((16, 16, 4), 120, dtype=np.uint8))).decode()
-)
 JOBS = 12
 WORKERS = 2
 

@@ -8,10 +8,9 @@ import time
 from pathlib import Path
 
 import psycopg
-from tests.chaos.cluster import cluster
-from tests.chaos.test_kill import IMAGE
-from tests.jobs.pg import PG_SERVER
-from tests.jobs.procs import wait_until
+from tests.support.cluster import IMAGE, cluster
+from tests.support.pg import PG_SERVER
+from tests.support.waiting import wait_until
 
 from lamina.jobs.states import JobState
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.chaos.cluster import cluster
-from tests.chaos.test_kill import IMAGE
-from tests.jobs.procs import wait_until
+from tests.support.cluster import IMAGE, cluster
+from tests.support.waiting import wait_until
 
 from lamina.jobs.states import JobState
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
-from tests.api.conftest import Env, data_uri, make_env, png
+from tests.support.inputs import data_uri, png
+from tests.support.service import Env, make_env
 
 from lamina.api.app import create_app
 from lamina.client import APIError, AsyncClient, Client, PollTimeout, RequestFailed

@@ -11,7 +11,8 @@ from typing import Any
 import cv2
 import httpx
 import pytest
-from tests.e2e.conftest import ImageHost, Server, design, png_bytes, start_server, wait_for
+from tests.support.inputs import ImageHost, design, png_bytes
+from tests.support.server import Server, start_server, wait_for
 
 SUBMIT = "/v1/models/qwen/qwen-image-layered"
 STAGES = ["decode", "segment", "peel", "lift", "encode"]

@@ -13,7 +13,8 @@ import pytest
 from PIL import Image
 from pptx import Presentation
 from psd_tools import PSDImage
-from tests.e2e.conftest import Server, design, png_bytes
+from tests.support.inputs import design, png_bytes
+from tests.support.server import Server
 
 from lamina.client import AsyncClient, ExportUnavailable, ResultResponse, RunResult
 from lamina.client._base import download_plan

@@ -8,7 +8,8 @@ import base64
 import httpx
 import numpy as np
 import pytest
-from tests.e2e.conftest import ImageHost, Server, bomb_png, design, png_bytes, wait_for
+from tests.support.inputs import ImageHost, bomb_png, design, png_bytes
+from tests.support.server import Server, wait_for
 
 SUBMIT = "/v1/models/qwen/qwen-image-layered"
 

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from fal_client import client as fal_module
 from PIL import Image
-from tests.e2e.conftest import ImageHost, Server, design, png_bytes, wait_for
+from tests.support.inputs import ImageHost, design, png_bytes
+from tests.support.server import Server, wait_for
 
 from lamina.imaging.composite import composite_uint8
 

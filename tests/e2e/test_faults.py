@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 
 import httpx
-from tests.e2e.conftest import design, png_bytes, start_server, wait_for
+from tests.support.inputs import design, png_bytes
+from tests.support.server import start_server, wait_for
 
 from lamina.jobs.store import JobStore
 

@@ -17,7 +17,8 @@ import httpx
 import numpy as np
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
-from tests.e2e.conftest import ImageHost, Server, design, png_bytes, wait_for
+from tests.support.inputs import ImageHost, design, png_bytes
+from tests.support.server import Server, wait_for
 
 from lamina.client import AsyncClient, RequestFailed, RunResult
 from lamina.imaging.composite import composite_uint8

@@ -7,7 +7,7 @@ import statistics
 import time
 
 import httpx
-from tests.e2e.conftest import Server
+from tests.support.server import Server
 
 
 def test_small_answers_do_not_wait_for_a_delayed_ack(server: Server) -> None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import uuid
 
 import httpx
-from tests.e2e.conftest import ImageHost, Server, design, png_bytes, wait_for
+from tests.support.inputs import ImageHost, design, png_bytes
+from tests.support.server import Server, wait_for
 
 SUBMIT = "/v1/models/qwen/qwen-image-layered"
 

@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.e2e.conftest import start_server
+from tests.support.server import start_server
 
 
 def test_schemathesis_finds_no_mismatch_against_the_live_server(tmp_path: Path) -> None:

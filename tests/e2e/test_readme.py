@@ -16,7 +16,9 @@ import pytest
 from PIL import Image
 from pptx import Presentation
 from psd_tools import PSDImage
-from tests.e2e.conftest import REPO, Server, design, png_bytes, start_server
+from tests.support import REPO
+from tests.support.inputs import design, png_bytes
+from tests.support.server import Server, start_server
 
 from lamina.imaging.composite import composite_uint8
 

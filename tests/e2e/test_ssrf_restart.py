@@ -8,7 +8,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from tests.e2e.conftest import Server, design, png_bytes, restart, start_server, wait_for
+from tests.support.inputs import design, png_bytes
+from tests.support.server import Server, restart, start_server, wait_for
 
 SUBMIT = "/v1/models/qwen/qwen-image-layered"
 

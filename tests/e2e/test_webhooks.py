@@ -16,15 +16,8 @@ from typing import Any
 import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
-from tests.e2e.conftest import (
-    ImageHost,
-    Server,
-    design,
-    png_bytes,
-    restart,
-    start_server,
-    wait_for,
-)
+from tests.support.inputs import ImageHost, design, png_bytes
+from tests.support.server import Server, restart, start_server, wait_for
 
 SUBMIT = "/v1/models/qwen/qwen-image-layered"
 

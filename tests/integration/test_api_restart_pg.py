@@ -11,9 +11,11 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from tests.e2e.conftest import png_bytes, restart, start_server
-from tests.jobs.pg import temporary_database
-from tests.jobs.procs import engine_runs, start_worker, wait_until, worker_env
+from tests.support.inputs import png_bytes
+from tests.support.pg import temporary_database
+from tests.support.server import restart, start_server
+from tests.support.waiting import wait_until
+from tests.support.workers import engine_runs, start_worker, worker_env
 
 from lamina.client import Client
 

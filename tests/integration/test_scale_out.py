@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.jobs.pg import temporary_database
-from tests.jobs.procs import engine_runs, start_worker, wait_until, worker_env
+from tests.support.pg import temporary_database
+from tests.support.waiting import wait_until
+from tests.support.workers import engine_runs, start_worker, worker_env
 
 from lamina.config import Settings
 from lamina.imaging.codec import encode_image

@@ -6,27 +6,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
-from tests.jobs.pg import temporary_database
+from tests.support.pg import empty_tables, temporary_database
 
-from lamina.jobs.models import metadata
 from lamina.jobs.store import JobStore
 
 
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
-    """One migrated PostgreSQL database for the session; tests empty it with ``clean``."""
+    """One migrated PostgreSQL database for the session; tests empty it with ``empty_tables``."""
     with temporary_database() as url:
         store = JobStore(url)
         store.migrate()
         store.dispose()
         yield url
-
-
-def _clean(store: JobStore) -> None:
-    with store.engine.begin() as conn:
-        names = ", ".join(table.name for table in metadata.sorted_tables)
-        conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY"))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -39,7 +31,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     else:
         url = request.getfixturevalue("pg_url")
         store = JobStore(url)
-        _clean(store)
+        empty_tables(store)
     store.dispose()
     yield url
 

@@ -11,48 +11,14 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from tests.jobs.pg import temporary_database
+from tests.support.pg import temporary_database
+from tests.support.store import PARAMS, ManualClock, submit
 
 from lamina.config import normalize_database_url
 from lamina.errors import JobNotFound
 from lamina.jobs.models import jobs, metadata
 from lamina.jobs.states import TRANSITIONS, JobState, can_transition
-from lamina.jobs.store import Job, JobStore
-
-PARAMS = {"num_layers": 2, "seed": 1, "image_url": "https://example.com/a.png"}
-
-
-class ManualClock:
-    """A clock the test moves forward: leases expire without the test waiting for them."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-def submit(store: JobStore, owner: str = "key_a") -> Job:
-    return store.submit(
-        owner=owner,
-        model_id="qwen/qwen-image-layered",
-        params=PARAMS,
-        input_url="https://example.com/a.png",
-    )
-
-
-def expire_leases(store: JobStore) -> None:
-    """Move every lease into the past, as if the workers had stopped heartbeating."""
-    past = datetime.now(UTC) - timedelta(seconds=1)
-    with store.engine.begin() as conn:
-        conn.execute(
-            sa.update(jobs)
-            .where(jobs.c.lease_expires_at.is_not(None))
-            .values(lease_expires_at=past)
-        )
+from lamina.jobs.store import JobStore
 
 
 def test_submit_and_get_round_trip(store: JobStore) -> None:
@@ -235,7 +201,9 @@ def test_a_reaped_job_is_requeued_and_the_old_worker_loses_it(store: JobStore) -
     store.clock = clock = ManualClock()
     job = submit(store)
     store.claim("old", lease_s=30)
-    clock.advance(31)
+    clock.advance(29)
+    assert store.reap_expired(max_attempts=3) == 0  # the lease still holds
+    clock.advance(2)
     assert store.reap_expired(max_attempts=3) == 1
     requeued = store.get(job.id)
     assert requeued.state is JobState.IN_QUEUE and requeued.worker_id is None
@@ -340,10 +308,12 @@ def test_jobs_survive_a_restart_and_an_orphaned_job_is_requeued(tmp_path: Path) 
     running, waiting = submit(first), submit(first)
     assert first.claim("dead-worker", lease_s=30).id == running.id
     first.dispose()  # the process "dies" with a job in progress
-    clock.advance(31)
+    clock.advance(29)
     second = JobStore(url, clock=clock)
     second.migrate()
     assert second.get(waiting.id).state is JobState.IN_QUEUE
+    assert second.reap_expired(max_attempts=3) == 0  # its lease still holds
+    clock.advance(2)
     assert second.reap_expired(max_attempts=3) == 1
     assert [second.claim("w", lease_s=30).id for _ in range(2)] == [running.id, waiting.id]
     second.dispose()

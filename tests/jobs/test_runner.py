@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sqlalchemy.exc import OperationalError
-from tests.jobs.procs import engine_runs, start_worker, wait_until, worker_env
+from tests.support.waiting import wait_until
+from tests.support.workers import engine_runs, start_worker, worker_env
 
 from lamina.cli import main
 from lamina.config import Settings

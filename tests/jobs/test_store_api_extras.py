@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from tests.jobs.test_job_store import expire_leases, submit
+from tests.support.store import ManualClock, submit
 
 from lamina.jobs.states import JobState
 from lamina.jobs.store import JobStore
@@ -55,11 +55,14 @@ def test_a_running_job_is_cancelled_by_its_worker_at_a_checkpoint(store: JobStor
 def test_a_dead_workers_job_with_a_cancel_request_is_cancelled_not_requeued(
     store: JobStore,
 ) -> None:
+    store.clock = clock = ManualClock()
     doomed, other = submit(store), submit(store)
     store.claim("w1", lease_s=30)
     store.claim("w2", lease_s=30)
     store.cancel(doomed.id, owner="key_a", running=True)
-    expire_leases(store)
+    clock.advance(29)
+    assert store.reap_expired(max_attempts=3) == 0  # both leases still valid
+    clock.advance(2)  # as if both workers had stopped heartbeating
     assert store.reap_expired(max_attempts=3) == 2
     assert store.get(doomed.id).state is JobState.CANCELLED
     assert store.get(other.id).state is JobState.IN_QUEUE
@@ -100,3 +103,20 @@ def test_webhook_deliveries_wait_for_the_end_are_leased_and_settle_once(
         (1, 200),  # the late one is logged: it did happen
         (2, 200),
     ]
+
+
+def test_a_webhook_delivery_is_taken_again_only_once_its_lease_lapses(store: JobStore) -> None:
+    store.clock = clock = ManualClock()
+    hook = {"url": "https://hooks.example.com/x", "base_url": "http://api"}
+    job = store.submit(
+        owner="key_a", model_id="m", params={}, input_url="https://example.com/a.png", webhook=hook
+    )
+    store.claim("w1", lease_s=30)
+    store.fail(job.id, "w1", "boom")
+    first = store.claim_webhook(lease_s=30)
+    assert first is not None and first.webhook_attempts == 1
+    clock.advance(29)
+    assert store.claim_webhook(lease_s=30) is None  # its dispatcher may still be at it
+    clock.advance(2)  # the dispatcher died without recording the attempt
+    again = store.claim_webhook(lease_s=30)
+    assert again is not None and (again.id, again.webhook_attempts) == (job.id, 2)

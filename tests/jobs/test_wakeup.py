@@ -2,7 +2,9 @@
 
 Workers here neither poll nor run their reap cycle (which claims too) for longer than the
 test's patience for each job (:data:`PICKUP_S`), so a job that completes in time was picked
-up by a wake-up: with ``Wakeup.set`` or the listener disabled, these tests fail.
+up by a wake-up: with ``Wakeup.set``, the listener, ``NOTIFY`` or the pool's pipes disabled,
+these tests fail. The in-process tests queue each job only once the worker has gone to sleep
+on its wake-up (:class:`Naps`), so no claim that was already under way can pick it up.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ import numpy as np
 import psycopg
 import pytest
 import sqlalchemy as sa
-from tests.jobs.conftest import _clean
-from tests.jobs.fast_engine import FastEngine
-from tests.jobs.procs import wait_until, worker_env
+from tests.support.engines import FastEngine
+from tests.support.pg import empty_tables
+from tests.support.waiting import wait_until
+from tests.support.workers import worker_env
 
 from lamina.config import Settings
 from lamina.imaging.codec import encode_image
@@ -67,7 +70,7 @@ def test_a_wakeup_watches_other_processes_pipes_until_they_close() -> None:
 def pg_empty(pg_url: str) -> str:
     """The session's PostgreSQL database, emptied."""
     store = JobStore(pg_url)
-    _clean(store)
+    empty_tables(store)
     store.dispose()
     return pg_url
 
@@ -114,6 +117,29 @@ def _sleeper(
     )
 
 
+class Naps:
+    """Counts a worker's sleeps on its wake-up (wraps its ``Wakeup.wait``).
+
+    A worker enters a sleep only after a claim found nothing, so a job queued once the
+    count has grown can be claimed only after a wake-up ends that sleep.
+    """
+
+    def __init__(self, worker: Worker) -> None:
+        self.count = 0
+        wait = worker.wakeup.wait
+
+        def counted(timeout: float) -> bool:
+            self.count += 1
+            return wait(timeout)
+
+        worker.wakeup.wait = counted  # type: ignore[method-assign]
+
+    def asleep(self, after: int) -> int:
+        """Wait until the worker has gone to sleep more than ``after`` times; the count."""
+        wait_until(lambda: self.count > after, 30, "the worker to sleep on its wake-up")
+        return self.count
+
+
 def _run(worker: Worker) -> tuple[threading.Event, threading.Thread]:
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
@@ -134,10 +160,14 @@ def test_an_idle_postgresql_worker_is_woken_by_a_submit(
 ) -> None:
     store = JobStore(pg_empty)
     worker = _sleeper(store, storage, Settings(data_dir=tmp_path, database_url=pg_empty))
+    naps = Naps(worker)
     stop, thread = _run(worker)
     try:
         wait_until(lambda: store.stats()["workers_alive"] == 1, 30, "the worker")
+        # the listener wakes the worker once it listens: the second sleep is past that
+        slept = 1
         for seed in range(3):  # each time the worker has gone back to sleep
+            slept = naps.asleep(after=slept)
             job_id = _queue(store, storage, seed)
             wait_until(
                 lambda j=job_id: store.get(j).state is JobState.COMPLETED, PICKUP_S, "a wake-up"
@@ -152,6 +182,7 @@ def test_the_listener_reconnects_after_its_connection_is_killed(
 ) -> None:
     store = JobStore(pg_empty)
     worker = _sleeper(store, storage, Settings(data_dir=tmp_path, database_url=pg_empty))
+    naps = Naps(worker)
     stop, thread = _run(worker)
 
     def listeners() -> list[int]:
@@ -167,10 +198,12 @@ def test_the_listener_reconnects_after_its_connection_is_killed(
 
     try:
         wait_until(lambda: len(listeners()) == 1, 30, "the listener to listen")
+        slept = naps.asleep(after=1)  # past the listener's first wake-up
         (first,) = listeners()
         with store.engine.begin() as conn:  # as a database restart or a network cut would
             conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
         wait_until(lambda: len(set(listeners()) - {first}) == 1, 30, "a new listener")
+        naps.asleep(after=slept)  # past the wake-up the listener gives after listening again
         job_id = _queue(store, storage, 7)
         wait_until(lambda: store.get(job_id).state is JobState.COMPLETED, PICKUP_S, "a wake-up")
     finally:
@@ -184,9 +217,11 @@ def test_an_idle_worker_is_woken_through_its_pipe(storage: LocalStorage, tmp_pat
     store.migrate()
     read_fd, write_fd = os.pipe()
     worker = _sleeper(store, storage, settings, wake_fds=(read_fd,))
+    naps = Naps(worker)
     stop, thread = _run(worker)
     try:
         wait_until(lambda: store.stats()["workers_alive"] == 1, 30, "the worker")
+        naps.asleep(after=0)
         job_id = _queue(store, storage, 1)
         os.write(write_fd, b"\0")
         wait_until(lambda j=job_id: store.get(j).state is JobState.COMPLETED, PICKUP_S, "a wake-up")

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sqlalchemy as sa
-from tests.jobs.fast_engine import FastEngine
+from tests.support.engines import FastEngine
+from tests.support.waiting import wait_until
 
 from lamina.config import Settings
 from lamina.errors import StorageUnavailable
@@ -65,13 +66,6 @@ def run_in_thread(worker: Worker, stop: threading.Event, **kw: int) -> threading
     thread = threading.Thread(target=worker.run, args=(stop,), kwargs=kw, daemon=True)
     thread.start()
     return thread
-
-
-def wait_for(predicate: object, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 def test_a_job_produces_layers_exports_and_metadata(
@@ -145,7 +139,7 @@ def test_progress_is_recorded_while_running(
     job_id = submit(local_store, storage, prompt="sleep:1.2")
     worker = make_worker(local_store, storage, settings, progress_every_s=0.1)
     thread = run_in_thread(worker, threading.Event(), max_jobs=1)
-    wait_for(lambda: 0.0 < local_store.get(job_id).progress < 1.0)
+    wait_until(lambda: 0.0 < local_store.get(job_id).progress < 1.0, 20, "progress")
     thread.join(20)
     assert local_store.get(job_id).progress == 1.0
 
@@ -157,7 +151,7 @@ def test_stop_releases_a_job_that_does_not_finish_in_the_grace_period(
     worker = make_worker(local_store, storage, settings, grace_s=0.2)
     stop = threading.Event()
     thread = run_in_thread(worker, stop)
-    wait_for(lambda: local_store.get(job_id).state is JobState.IN_PROGRESS)
+    wait_until(lambda: local_store.get(job_id).state is JobState.IN_PROGRESS, 20, "the job to run")
     stop.set()
     thread.join(10)
     assert not thread.is_alive()
@@ -173,7 +167,7 @@ def test_stop_lets_a_short_job_finish(
     worker = make_worker(local_store, storage, settings, grace_s=20)
     stop = threading.Event()
     thread = run_in_thread(worker, stop)
-    wait_for(lambda: local_store.get(job_id).state is JobState.IN_PROGRESS)
+    wait_until(lambda: local_store.get(job_id).state is JobState.IN_PROGRESS, 20, "the job to run")
     stop.set()
     thread.join(20)
     assert local_store.get(job_id).state is JobState.COMPLETED
@@ -185,7 +179,7 @@ def test_a_worker_that_lost_its_lease_records_nothing(
     job_id = submit(local_store, storage, prompt="sleep:1")
     worker = make_worker(local_store, storage, settings, progress_every_s=0.05)
     thread = run_in_thread(worker, threading.Event(), max_jobs=1)
-    wait_for(lambda: local_store.get(job_id).state is JobState.IN_PROGRESS)
+    wait_until(lambda: local_store.get(job_id).state is JobState.IN_PROGRESS, 20, "the job to run")
     with local_store.engine.begin() as conn:  # as if reaped and claimed by another worker
         conn.execute(sa.update(jobs).where(jobs.c.id == job_id).values(worker_id="other"))
     thread.join(20)
@@ -335,12 +329,14 @@ def test_a_storage_fault_requeues_the_job_with_back_off_until_it_passes(
     stop = threading.Event()
     thread = run_in_thread(worker, stop)
     try:
-        wait_for(lambda: storage.refused == 1)
+        wait_until(lambda: storage.refused == 1, 20, "the storage to refuse")
         # held through its back-off (not failed, not yet back in the queue), then requeued
         assert local_store.get(job_id).state is JobState.IN_PROGRESS
-        wait_for(lambda: local_store.get(job_id).attempts == 2)
+        wait_until(lambda: local_store.get(job_id).attempts == 2, 20, "the second attempt")
         storage.down.clear()
-        wait_for(lambda: local_store.get(job_id).state is JobState.COMPLETED)
+        wait_until(
+            lambda: local_store.get(job_id).state is JobState.COMPLETED, 20, "the job to complete"
+        )
     finally:
         stop.set()
         worker.wake()

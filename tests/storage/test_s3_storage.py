@@ -95,7 +95,7 @@ def test_a_worker_writes_its_outputs_to_s3(settings: Settings) -> None:
     import threading
 
     import numpy as np
-    from tests.jobs.fast_engine import FastEngine
+    from tests.support.engines import FastEngine
 
     from lamina.imaging.codec import encode_image
     from lamina.jobs.states import JobState

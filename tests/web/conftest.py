@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, sync_playwright
-from tests.e2e.conftest import Server, start_server
+from tests.support.server import Server, start_server
 
 CHROMIUM_ARGS = [
     "--no-sandbox",

@@ -9,7 +9,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 import pytest
 from playwright.sync_api import Browser, Request, Route, expect
-from tests.e2e.conftest import Server
+from tests.support.server import Server
 
 # where FastAPI's stock pages, their icon and ReDoc's fonts come from
 CDN_HOSTS = ("jsdelivr", "unpkg", "cdnjs", "googleapis", "gstatic", "fastapi.tiangolo.com")

@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 from playwright.sync_api import Browser, expect
-from tests.api.conftest import make_env
-from tests.e2e.conftest import Server, design, png_bytes, start_server
-from tests.web.test_playground import poster
+from tests.support.inputs import design, png_bytes, poster
+from tests.support.server import Server, start_server
+from tests.support.service import make_env
 
 from lamina.client import APIError, Client
 

@@ -10,9 +10,10 @@ import httpx
 import numpy as np
 import pytest
 from numpy.typing import NDArray
-from PIL import Image, ImageDraw
+from PIL import Image
 from playwright.sync_api import Browser, Page, expect
-from tests.e2e.conftest import Server, start_server
+from tests.support.inputs import poster
+from tests.support.server import Server, start_server
 
 
 @pytest.fixture
@@ -21,16 +22,6 @@ def page(browser: Browser) -> Iterator[Page]:
     page = context.new_page()
     yield page
     context.close()
-
-
-def poster(path: Path) -> Path:
-    """A blue poster with a red card and a yellow disc: three separable elements."""
-    img = Image.new("RGB", (160, 120), (30, 60, 200))
-    draw = ImageDraw.Draw(img)
-    draw.rectangle([20, 20, 80, 80], fill=(230, 40, 40))
-    draw.ellipse([90, 40, 140, 90], fill=(250, 220, 30))
-    img.save(path)
-    return path
 
 
 def test_root_redirects_to_the_playground(classic_server: Server) -> None:

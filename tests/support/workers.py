@@ -5,20 +5,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
-from tests.jobs.fast_engine import LOG_ENV, PLUGIN
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.support import REPO
+from tests.support.engines import FAST_PLUGIN, LOG_ENV
 
 
 def worker_env(engine_log: Path, **settings: object) -> dict[str, str]:
     """This environment plus the fast engine plug-in and ``LAMINA_*`` settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LAMINA_")}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    env["LAMINA_ENGINE_PLUGINS"] = PLUGIN
+    env["LAMINA_ENGINE_PLUGINS"] = FAST_PLUGIN
     env["LAMINA_ENGINE"] = "fast"
     env[LOG_ENV] = str(engine_log)
     for name, value in settings.items():
@@ -36,15 +33,6 @@ def start_worker(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-
-
-def wait_until(predicate: Callable[[], object], timeout: float, what: str) -> None:
-    """Poll ``predicate`` until true; fail with ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def engine_runs(engine_log: Path) -> list[tuple[int, str]]:

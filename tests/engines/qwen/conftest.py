@@ -3,7 +3,6 @@ on the real diffusers classes."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ import numpy as np
 import pytest
 from bench.qwen_tiny import save_tiny_pipeline
 from numpy.typing import NDArray
+from tests.support.qwen import PipelineSpy
 
 from lamina.engines.qwen import QwenEngine
 from lamina.types import DecomposeParams, LayerStack
@@ -32,19 +32,6 @@ def engine(tiny_model: Path) -> QwenEngine:
 def fresh_engine(tiny_model: Path) -> QwenEngine:
     """An engine of this test's own, for tests that change its state (warm-up, offload, weights)."""
     return QwenEngine(model=str(tiny_model), device="cpu")
-
-
-@dataclass
-class PipelineSpy:
-    """What the real diffusers classes were given, recorded around them, never instead of them."""
-
-    calls: list[dict[str, Any]] = field(default_factory=list)
-    """The keyword arguments of each ``QwenImageLayeredPipeline.__call__``."""
-    image_tokens: list[int] = field(default_factory=list)
-    """The sequence length of ``hidden_states`` at each transformer forward."""
-    vae_batches: list[int] = field(default_factory=list)
-    """Frames in each VAE ``_decode``: one per layer when the VAE slices the batch."""
-    tiled_decodes: int = 0
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 from numpy.typing import NDArray
-from tests.qwen.conftest import PipelineSpy
+from tests.support.qwen import PipelineSpy
 
 from lamina.engines import get_engine
 from lamina.engines.qwen import QwenEngine, fit_layers, working_size

@@ -1,8 +1,8 @@
 """A ``lamina serve --workers 0`` plus separate ``lamina worker`` processes (the fast test
 engine) on one store, SQLite or PostgreSQL, that the chaos tests can kill and restart.
 
-It is built from the e2e server helpers (``tests.e2e.conftest``) and the worker helpers
-(``tests.jobs.procs``); only the orchestration of the two lives here."""
+It is built from the server helpers (:mod:`tests.support.server`) and the worker helpers
+(:mod:`tests.support.workers`); only the orchestration of the two lives here."""
 
 from __future__ import annotations
 
@@ -15,14 +15,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from tests.e2e.conftest import TERMINAL, Server, restart, start_server
-from tests.jobs.pg import temporary_database
-from tests.jobs.procs import engine_runs, start_worker, wait_until, worker_env
+import numpy as np
+from tests.support.inputs import data_uri, png_bytes
+from tests.support.pg import temporary_database
+from tests.support.server import TERMINAL, Server, restart, start_server
+from tests.support.waiting import wait_until
+from tests.support.workers import engine_runs, start_worker, worker_env
 
 from lamina.jobs.store import Job, JobStore
 
 SUBMIT = "/v1/models/qwen/qwen-image-layered"
 LEASE_S = 3.0
+IMAGE = data_uri(png_bytes(np.full((16, 16, 4), 120, dtype=np.uint8)))
+"""A flat 16 x 16 PNG as a ``data:`` URI: what the chaos tests submit."""
 
 
 @dataclass
