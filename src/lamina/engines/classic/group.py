@@ -80,9 +80,8 @@ def group_elements(
 
     ``weights[a, b] > 0`` says element ``a`` lies below ``b``; ``blob`` gives
     each element's blob of touching elements (see the module doc; default:
-    each its own). Returns each
-    element's group index and each group's members; groups are numbered in
-    depth order (group 0 lowest).
+    each its own). Returns each element's group index and each group's
+    members; groups are numbered in depth order (group 0 lowest).
     """
     n = weights.shape[0]
     if n == 0:
@@ -133,16 +132,23 @@ def group_elements(
         cost[:, keep] = row
         cost[keep, keep] = np.inf
     ids = np.flatnonzero(alive)
-    group_w = np.zeros((ids.size, ids.size), np.float64)
-    for gi, a in enumerate(ids):
-        for gj, b in enumerate(ids):
+    return _stacked(weights, [members[i] for i in ids], area[ids])
+
+
+def _stacked(
+    weights: NDArray[np.float64], groups: list[list[int]], areas: NDArray[np.float64]
+) -> tuple[NDArray[np.int64], list[list[int]]]:
+    """Groups of elements in depth order by their summed "lies below" evidence; each
+    element's rank and the groups' sorted members, back to front."""
+    k = len(groups)
+    group_w = np.zeros((k, k), np.float64)
+    for gi, a in enumerate(groups):
+        for gj, b in enumerate(groups):
             if gi != gj:
-                group_w[gi, gj] = weights[np.ix_(members[a], members[b])].sum()
+                group_w[gi, gj] = weights[np.ix_(a, b)].sum()
     net = np.where(group_w > group_w.T, group_w - group_w.T, 0.0)
-    order = depth_order(net, area[ids].astype(np.int64))
-    group_of = np.zeros(n, np.int64)
-    groups: list[list[int]] = []
+    order = depth_order(net, areas.astype(np.int64))
+    group_of = np.zeros(weights.shape[0], np.int64)
     for rank, g in enumerate(order):
-        groups.append(sorted(members[ids[g]]))
-        group_of[members[ids[g]]] = rank
-    return group_of, groups
+        group_of[groups[g]] = rank
+    return group_of, [sorted(groups[g]) for g in order]
