@@ -67,7 +67,7 @@ def salient_object(lab: FloatImage, *, seed: int = 0) -> Mask:
     score = np.clip(cv2.GaussianBlur(distance, (0, 0), 3.0) * 2.0, 0, 255).astype(np.uint8)
     _, seeded = cv2.threshold(score, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     rough = seeded > 0
-    if rough.sum() < 0.005 * h * w:
+    if rough.sum() < 0.005 * h * w or float(np.median(distance[~rough])) > BACKDROP_DISTANCE:
         return np.zeros((h, w), bool)
     mask = np.where(rough, cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
     mask[:band], mask[-band:], mask[:, :band], mask[:, -band:] = (cv2.GC_BGD,) * 4
@@ -82,6 +82,4 @@ def salient_object(lab: FloatImage, *, seed: int = 0) -> Mask:
     )
     cut = (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
     agreement = (cut & rough).sum() / max(int((cut | rough).sum()), 1)
-    if agreement < MIN_AGREEMENT or float(np.median(distance[~cut])) > BACKDROP_DISTANCE:
-        return np.zeros((h, w), bool)
-    return cut
+    return cut if agreement >= MIN_AGREEMENT else np.zeros((h, w), bool)
