@@ -6,11 +6,10 @@ import cv2
 import numpy as np
 import pytest
 from numpy.typing import NDArray
+from skimage import data  # the test extra installs scikit-image (lamina[bench])
 
 from lamina.engines.classic.salient import salient_object
 from lamina.engines.classic.segment import to_lab
-
-data = pytest.importorskip("skimage.data")
 
 
 def pasted(backdrop: str, source: str) -> tuple[NDArray[np.uint8], NDArray[np.bool_]]:
