@@ -467,16 +467,9 @@ fragments, even smooth sky, carry more grain."""
 def _designed(labels: Labels, kinds: list[str], lab: FloatImage) -> NDArray[np.bool_]:
     """Which elements are designed: text, or shapes and panels filled solid, without grain
     (region growing also calls smooth photo fragments shapes)."""
-    n = len(kinds)
-    inside = labels >= 0
-    ids = labels[inside]
-    area = np.maximum(np.bincount(ids, minlength=n), 1).astype(np.float64)
-    pixels = lab[inside].astype(np.float64)
-    spread = np.zeros(n)
-    for c in range(3):
-        mean = np.bincount(ids, pixels[:, c], minlength=n) / area
-        square = np.bincount(ids, pixels[:, c] ** 2, minlength=n) / area
-        spread += np.sqrt(np.maximum(square - mean**2, 0.0)) / 3.0
+    mean, _ = region_means(lab, labels, len(kinds))
+    variance, _ = region_means((lab - mean[np.maximum(labels, 0)]) ** 2, labels, len(kinds))
+    spread = np.sqrt(variance).mean(axis=1)
     kind = np.array(kinds)
     solid = np.isin(kind, ("shape", "panel")) & (spread <= DESIGNED_GRAIN)
     return solid | (kind == "text")
