@@ -113,10 +113,7 @@ def background_regions(
         out[main] = True
         return out, main
     share = np.bincount(border, minlength=n) / border.size
-    touching = np.flatnonzero(share > 0)
-    dist = np.sqrt(((colours[touching, None] - colours[None, touching]) ** 2).sum(axis=2))
-    alike = dist < 12.0
-    cluster_share = (share[touching][None, :] * alike).sum(axis=1)
+    touching, alike, cluster_share = _border_colours(share, colours)
     # A field cut into pieces by what is drawn over it holds the border as one colour.
     field_share = np.zeros(n)
     field_share[touching] = cluster_share + 1e-3 * share[touching]
@@ -125,6 +122,7 @@ def background_regions(
     if frame:
         share[main] = 0.0
         main = int(np.argmax(np.where(np.arange(n) == frame[0], 0, counts)))
+        touching, alike, cluster_share = _border_colours(share, colours)
     out[main] = True
     # a colour repeating along the border (stripes, a pattern), not one more field (a flag's
     # other half), or the main region's own colour
@@ -139,6 +137,17 @@ def background_regions(
     out[frame] = False
     out[main] = True
     return out, main
+
+
+def _border_colours(
+    share: NDArray[np.float64], colours: NDArray[np.float32]
+) -> tuple[NDArray[np.intp], NDArray[np.bool_], NDArray[np.float64]]:
+    """The regions holding some border, which of them look alike (within 12 Lab), and the
+    border share of each one's look-alikes together."""
+    touching = np.flatnonzero(share > 0)
+    dist = np.sqrt(((colours[touching, None] - colours[None, touching]) ** 2).sum(axis=2))
+    alike = dist < 12.0
+    return touching, alike, (share[touching][None, :] * alike).sum(axis=1)
 
 
 BORDER_INSET = 2
