@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from bench.qwen_tiny import save_tiny_pipeline
 from numpy.typing import NDArray
 from tests.support.qwen import PipelineSpy
+from tests.support.qwen_model import save_tiny_pipeline
 
 from lamina.engines.qwen import QwenEngine
 from lamina.types import DecomposeParams, LayerStack
