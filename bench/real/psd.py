@@ -2,9 +2,10 @@
 
 The documents are not shipped with lamina: pass folders (e.g. exports of the
 psd-tools and ag-psd test folders, see ``docs/benchmarks.md``). A document is
-kept when it is 8-bit RGB with 2-16 visible top-level layers whose
-composites (psd-tools, full canvas) laid "over" one another reproduce the
-preview Photoshop stored in the file at >= 40 dB: that proves the layers are
+kept when it is 8-bit RGB, at least :data:`MIN_SIDE` pixels on its shorter side,
+with 2-16 visible top-level layers whose composites (psd-tools, full canvas)
+laid "over" one another reproduce the preview Photoshop stored in the file at
+>= 40 dB: that proves the layers are
 a faithful decomposition (no blend modes, adjustments or effects they would
 lose). Every other document is logged with the reason it was dropped.
 """
@@ -33,6 +34,10 @@ from bench.real.common import (
 
 #: More than the engines return (10): they are asked for 10 and scored against all.
 MAX_LAYERS = 16
+#: Shorter side, in pixels, below which a document is a parser's test fixture (1x1 to 55 px
+#: squares of masks and clipping in these folders), not a design a person would take apart:
+#: an app icon is 64 px.
+MIN_SIDE = 64
 #: Distinct colours above which a pixel or smart-object layer counts as a photo.
 _PHOTO_COLOURS = 4096
 
@@ -112,6 +117,8 @@ def load_document(name: str, path: Path, max_side: int = MAX_SIDE) -> RealSample
             psd = PSDImage.open(path)
             if psd.color_mode.name != "RGB" or psd.depth != 8:
                 return f"dropped: {psd.color_mode.name} {psd.depth}-bit (want 8-bit RGB)"
+            if min(psd.width, psd.height) < MIN_SIDE:
+                return f"dropped: {psd.width}x{psd.height} px, under {MIN_SIDE} px (a test fixture)"
             layers, preview = document_layers(psd)
             if preview is None:
                 return "dropped: no stored preview"

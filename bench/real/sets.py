@@ -19,6 +19,8 @@ def load(
     """Set ``name`` from the cache, built (and cached) first when missing or stale."""
     sources = sorted(str(p.resolve()) for p in psd_sources) if name == "psd" else []
     key: dict[str, object] = {"version": CACHE_VERSION, "max_side": MAX_SIDE, "sources": sources}
+    if name == "psd":
+        key["min_side"] = psd.MIN_SIDE
     folder = cache / "sets" / name
     cached = None if rebuild else load_set(folder, key)
     if cached is not None:
