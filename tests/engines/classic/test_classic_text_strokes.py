@@ -83,6 +83,25 @@ def test_an_outline_drawn_over_fills_is_on_top_and_hollow() -> None:
     assert (stack.layers[line_layer].rgba[..., 3][yellow] == 0).mean() > 0.95
 
 
+def test_a_white_fill_shut_inside_line_art_is_not_the_page() -> None:
+    """OpenMoji's bowl: a white fill outlined in black on a white page is a fill the
+    illustrator painted; it belongs with the other fills, not to layer 0."""
+    image = np.full((256, 256, 4), 255, np.uint8)
+    cv2.ellipse(image, (128, 150), (90, 60), 0, 0, 180, (0, 0, 0, 255), 6, cv2.LINE_AA)
+    cv2.line(image, (38, 150), (218, 150), (0, 0, 0, 255), 6, cv2.LINE_AA)
+    cv2.circle(image, (128, 100), 30, (250, 200, 30, 255), -1, cv2.LINE_AA)
+    cv2.circle(image, (128, 100), 30, (0, 0, 0, 255), 5, cv2.LINE_AA)
+    stack = ClassicEngine().decompose(image, DecomposeParams(num_layers=3))
+    bowl = np.zeros((256, 256), np.uint8)
+    cv2.ellipse(bowl, (128, 150), (80, 50), 0, 10, 170, 1, -1)
+    inside = (bowl > 0) & (image[..., :3].min(axis=2) == 255)
+    inside[:156] = False  # below the rim's line
+    assert inside.sum() > 2000
+    owners = [int((layer.rgba[..., 3][inside] == 255).sum()) for layer in stack.layers]
+    top = max(range(3), key=lambda k: (owners[k], k))
+    assert top > 0 and owners[top] > 0.9 * inside.sum()
+
+
 def test_a_blurred_element_on_a_flat_page_gets_its_own_layer() -> None:
     """A soft-edged letter fades into the page in steps region growing joins; asked for a
     layer, the engine must still lift it off the page (a PSD test file's 'A' was lost)."""

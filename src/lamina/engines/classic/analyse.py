@@ -35,7 +35,14 @@ from lamina.engines.classic.order import (
 )
 from lamina.engines.classic.overlay import find_overlays, peel
 from lamina.engines.classic.salient import salient_object
-from lamina.engines.classic.segment import adjacency, region_means, roughness, segment, to_lab
+from lamina.engines.classic.segment import (
+    CROSS,
+    adjacency,
+    region_means,
+    roughness,
+    segment,
+    to_lab,
+)
 from lamina.engines.classic.spill import (
     SHADE,
     attach_spill,
@@ -725,6 +732,45 @@ def blobs(
     return blob.astype(np.int64)
 
 
+OUTLINE_SHARE = 0.6
+"""Share of a pocket's rim that drawn outlines must hold for the pocket to be their fill."""
+
+
+def outlined_fills(el: Elements, stroke: NDArray[np.bool_], lab: FloatImage) -> Elements:
+    """Pockets of the background's colour shut inside drawn outlines become elements.
+
+    The background takes every region of its colours, and so the white of a bowl
+    or an eye that line art outlines: a fill the illustrator painted, lost to
+    layer 0 because it is white like the page. A pocket of background that does
+    not reach the main background and whose rim lies mostly on outlines
+    (:func:`~lamina.engines.classic.order.strokes`; letters' counters lie on text,
+    not outlines) is the outlined shape's fill.
+    """
+    h, w = el.labels.shape
+    background = el.labels == 0
+    parts, count = ndimage.label(background)
+    if count < 2:
+        return el
+    sizes = np.bincount(parts.ravel(), minlength=count + 1)
+    edge = np.unique(np.concatenate([parts[0], parts[-1], parts[:, 0], parts[:, -1]]))
+    labels = el.labels.copy()
+    kinds = list(el.kinds)
+    for part in range(1, count + 1):
+        if part in edge or sizes[part] < max(16, SPECK_AREA * h * w):
+            continue
+        pocket = parts == part
+        rim = ndimage.binary_dilation(pocket, structure=CROSS, iterations=2) & ~pocket
+        owners = el.labels[rim]
+        owners = owners[owners > 0]
+        if owners.size == 0 or float(stroke[owners].mean()) < OUTLINE_SHARE:
+            continue
+        labels[pocket] = len(kinds)
+        kinds.append("shape")
+    if len(kinds) == len(el.kinds):
+        return el
+    return _compact(labels, kinds, lab)
+
+
 def _plan_elements(
     rgb: FloatImage, valid: Mask, num_layers: int, *, opaque: bool, seed: int
 ) -> list[LayerPlan]:
@@ -736,13 +782,16 @@ def _plan_elements(
     el = join_hidden_lines(el, lab)
     if 1 + int((el.areas[1:] >= SPECK_AREA * h * w).sum()) < num_layers:  # specks aside
         el = soft_elements(el, lab)
+    stroke = strokes(el.labels, el.kinds, el.areas)
+    filled = outlined_fills(el, stroke, lab)
+    if filled is not el:
+        el = filled
+        stroke = strokes(el.labels, el.kinds, el.areas)
     m = len(el.kinds)
     group_of = np.zeros(max(m, 1), np.int64)
-    stroke = np.zeros(m, bool)
     groups: list[list[int]] = []
     weights = np.zeros((m, m), np.float64)
     if m > 1:
-        stroke = strokes(el.labels, el.kinds, el.areas)
         complete = np.array([k in _COMPLETE_KINDS for k in el.kinds]) & ~stroke
         overlap = extent_overlaps(el.labels, el.bboxes, complete, hollow=stroke)
         weights = below_edges(overlap, el.areas) + stroke_cues(el.labels, stroke)
