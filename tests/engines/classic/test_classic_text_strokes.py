@@ -83,6 +83,23 @@ def test_an_outline_drawn_over_fills_is_on_top_and_hollow() -> None:
     assert (stack.layers[line_layer].rgba[..., 3][yellow] == 0).mean() > 0.95
 
 
+def test_a_fill_runs_under_its_outline_to_the_outline_s_middle() -> None:
+    """A stroke is drawn centred on the fill's edge: moving the outline layer must show
+    the fill under its inner half and the page under its outer half, not a ring-shaped
+    hole in the fill."""
+    image = np.full((256, 256, 4), 255, np.uint8)
+    cv2.circle(image, (128, 128), 80, (250, 200, 30, 255), -1, lineType=cv2.LINE_AA)
+    cv2.circle(image, (128, 128), 80, (0, 0, 0, 255), 10, lineType=cv2.LINE_AA)
+    stack = ClassicEngine().decompose(image, DecomposeParams(num_layers=3))
+    yy, xx = np.mgrid[:256, :256]
+    radius = np.hypot(yy - 128, xx - 128)
+    fill = max(range(1, 3), key=lambda k: int(stack.layers[k].rgba[..., 3][radius < 60].sum()))
+    alpha = stack.layers[fill].rgba[..., 3]
+    assert fill < 2 and stack.layers[2].kind != "empty"
+    assert (alpha[(radius > 76) & (radius < 79)] == 255).mean() > 0.9  # under the inner half
+    assert (alpha[(radius > 83) & (radius < 85)] == 0).mean() > 0.9  # not under the outer
+
+
 def test_a_white_fill_shut_inside_line_art_is_not_the_page() -> None:
     """OpenMoji's bowl: a white fill outlined in black on a white page is a fill the
     illustrator painted; it belongs with the other fills, not to layer 0."""

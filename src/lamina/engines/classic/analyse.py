@@ -23,6 +23,7 @@ from lamina.engines.classic.group import group_elements
 from lamina.engines.classic.order import (
     amodal_mask,
     below_edges,
+    beneath_strokes,
     convex_edge_cues,
     covering_element,
     crop,
@@ -815,26 +816,7 @@ def _plan_elements(
         )
         group_of[1:] = gof + 1
         groups = [[e + 1 for e in g] for g in groups]
-    layer_of_pixel = np.where(el.labels >= 0, group_of[np.maximum(el.labels, 0)], -1)
-
-    bg_visible = el.labels == 0
-    if opaque:
-        amodal0 = np.ones((h, w), bool)
-    else:
-        amodal0 = ndimage.binary_fill_holes(bg_visible) & (bg_visible | (el.labels > 0))
-    plans = [LayerPlan("background", amodal0, None)]
-    for k, members in enumerate(groups, start=1):
-        amodal = np.zeros((h, w), bool)
-        for e in members:
-            ys, xs = crop(padded_box(el.bboxes[e], h, w))
-            visible = el.labels[ys, xs] == e
-            above = layer_of_pixel[ys, xs] > k
-            if stroke[e]:
-                amodal[ys, xs] |= visible
-                continue
-            amodal[ys, xs] |= amodal_mask(visible, above, complete=el.kinds[e] in _COMPLETE_KINDS)
-        kinds = {el.kinds[e] for e in members}
-        plans.append(LayerPlan(kinds.pop() if len(kinds) == 1 else "element", amodal, None))
+    plans = _layer_extents(el, groups, group_of, stroke, opaque=opaque)
 
     owner = np.full((h, w), -1, np.int64)
     for k, plan in enumerate(plans):
@@ -851,6 +833,41 @@ def _plan_elements(
         _unblend_over_image(rgb, plans, owner, background)
     while len(plans) < num_layers:
         plans.append(LayerPlan("empty", np.zeros((h, w), bool), None))
+    return plans
+
+
+def _layer_extents(
+    el: Elements,
+    groups: list[list[int]],
+    group_of: NDArray[np.int64],
+    stroke: NDArray[np.bool_],
+    *,
+    opaque: bool,
+) -> list[LayerPlan]:
+    """The background's and each group's plan with its full extent: what shows, what the
+    layers above hide of its elements, and the half of each outline drawn over them."""
+    h, w = el.labels.shape
+    layer_of_pixel = np.where(el.labels >= 0, group_of[np.maximum(el.labels, 0)], -1)
+    beneath = beneath_strokes(el.labels, stroke)
+    bg_visible = el.labels == 0
+    if opaque:
+        amodal0 = np.ones((h, w), bool)
+    else:
+        amodal0 = ndimage.binary_fill_holes(bg_visible) & (bg_visible | (el.labels > 0))
+    plans = [LayerPlan("background", amodal0, None)]
+    for k, members in enumerate(groups, start=1):
+        amodal = np.zeros((h, w), bool)
+        for e in members:
+            ys, xs = crop(padded_box(el.bboxes[e], h, w))
+            visible = el.labels[ys, xs] == e
+            above = layer_of_pixel[ys, xs] > k
+            if stroke[e]:
+                amodal[ys, xs] |= visible
+                continue
+            amodal[ys, xs] |= amodal_mask(visible, above, complete=el.kinds[e] in _COMPLETE_KINDS)
+        amodal |= np.isin(beneath, members) & (layer_of_pixel > k)
+        kinds = {el.kinds[e] for e in members}
+        plans.append(LayerPlan(kinds.pop() if len(kinds) == 1 else "element", amodal, None))
     return plans
 
 
