@@ -96,8 +96,11 @@ def test_a_fill_runs_under_its_outline_to_the_outline_s_middle() -> None:
     fill = max(range(1, 3), key=lambda k: int(stack.layers[k].rgba[..., 3][radius < 60].sum()))
     alpha = stack.layers[fill].rgba[..., 3]
     assert fill < 2 and stack.layers[2].kind != "empty"
-    assert (alpha[(radius > 76) & (radius < 79)] == 255).mean() > 0.9  # under the inner half
+    inner = (radius > 76) & (radius < 79)
+    assert (alpha[inner] == 255).mean() > 0.9  # under the inner half
     assert (alpha[(radius > 83) & (radius < 85)] == 0).mean() > 0.9  # not under the outer
+    under = stack.layers[fill].rgba[..., :3][inner & (alpha == 255)].astype(int)
+    assert np.abs(np.median(under, axis=0) - (250, 200, 30)).max() <= 12  # the fill's colour
 
 
 def test_a_white_fill_shut_inside_line_art_is_not_the_page() -> None:
@@ -117,6 +120,39 @@ def test_a_white_fill_shut_inside_line_art_is_not_the_page() -> None:
     owners = [int((layer.rgba[..., 3][inside] == 255).sum()) for layer in stack.layers]
     top = max(range(3), key=lambda k: (owners[k], k))
     assert top > 0 and owners[top] > 0.9 * inside.sum()
+
+
+def test_a_page_inside_a_frame_stays_the_background() -> None:
+    """The page a frame encloses is shut in by an outline too, but it is the page: the
+    largest part of the background is never taken for a fill."""
+    image = np.full((256, 256, 4), 255, np.uint8)
+    cv2.rectangle(image, (0, 0), (255, 255), (0, 0, 0, 255), 10)
+    cv2.ellipse(image, (128, 170), (70, 45), 0, 0, 180, (0, 0, 0, 255), 6, cv2.LINE_AA)
+    cv2.line(image, (58, 170), (198, 170), (0, 0, 0, 255), 6, cv2.LINE_AA)
+    cv2.circle(image, (128, 80), 30, (250, 200, 30, 255), -1, cv2.LINE_AA)
+    stack = ClassicEngine().decompose(image, DecomposeParams(num_layers=3))
+    page = np.zeros((256, 256), bool)
+    page[15:40, 20:236] = True  # white, away from everything drawn
+    back = stack.layers[0].rgba
+    assert (back[..., 3][page] == 255).all()
+    assert np.abs(back[..., :3][page].astype(int) - 255).max() <= 6
+    for layer in stack.layers[1:]:
+        assert (layer.rgba[..., 3][page] == 0).all()
+
+
+def test_an_outlined_sticker_on_a_transparent_canvas_keeps_its_body_in_layer_0() -> None:
+    """On a transparent canvas the background reaches no image edge, and an outlined
+    sticker's white body is shut in by its outline: it is still the background."""
+    image = np.zeros((256, 256, 4), np.uint8)
+    cv2.circle(image, (128, 128), 100, (255, 255, 255, 255), -1, cv2.LINE_AA)
+    cv2.circle(image, (128, 128), 100, (0, 0, 0, 255), 6, cv2.LINE_AA)
+    cv2.circle(image, (128, 128), 30, (220, 40, 40, 255), -1, cv2.LINE_AA)
+    stack = ClassicEngine().decompose(image, DecomposeParams(num_layers=3))
+    body = np.zeros((256, 256), np.uint8)
+    cv2.circle(body, (128, 128), 90, 1, -1)
+    cv2.circle(body, (128, 128), 36, 0, -1)
+    assert stack.layers[0].kind == "background"
+    assert (stack.layers[0].rgba[..., 3][body > 0] == 255).mean() > 0.95
 
 
 def test_a_blurred_element_on_a_flat_page_gets_its_own_layer() -> None:

@@ -742,30 +742,37 @@ def outlined_fills(el: Elements, stroke: NDArray[np.bool_], lab: FloatImage) -> 
 
     The background takes every region of its colours, and so the white of a bowl
     or an eye that line art outlines: a fill the illustrator painted, lost to
-    layer 0 because it is white like the page. A pocket of background that does
-    not reach the main background and whose rim lies mostly on outlines
+    layer 0 because it is white like the page. A pocket of background, not the
+    page itself (the largest part, and every part reaching the image edge), of at
+    least :data:`SPECK_AREA` of the image, is the outlined shape's fill when at
+    least :data:`OUTLINE_SHARE` of its rim lies on outlines
     (:func:`~lamina.engines.classic.order.strokes`; letters' counters lie on text,
-    not outlines) is the outlined shape's fill.
+    not outlines). A shape drawn as an outline alone, with the page showing inside,
+    is read the same way: the two look alike.
     """
+    if not stroke.any():
+        return el
     h, w = el.labels.shape
-    background = el.labels == 0
-    parts, count = ndimage.label(background)
+    parts, count = ndimage.label(el.labels == 0)
     if count < 2:
         return el
     sizes = np.bincount(parts.ravel(), minlength=count + 1)
-    edge = np.unique(np.concatenate([parts[0], parts[-1], parts[:, 0], parts[:, -1]]))
+    page = np.unique(np.concatenate([parts[0], parts[-1], parts[:, 0], parts[:, -1]]))
+    page = np.union1d(page, [int(np.argmax(sizes[1:])) + 1])
     labels = el.labels.copy()
     kinds = list(el.kinds)
-    for part in range(1, count + 1):
-        if part in edge or sizes[part] < max(16, SPECK_AREA * h * w):
+    for part, sl in enumerate(ndimage.find_objects(parts), start=1):
+        if sl is None or part in page or sizes[part] < max(16, SPECK_AREA * h * w):
             continue
-        pocket = parts == part
+        ys, xs = crop(
+            padded_box(np.array([sl[1].start, sl[0].start, sl[1].stop, sl[0].stop]), h, w)
+        )
+        pocket = parts[ys, xs] == part
         rim = ndimage.binary_dilation(pocket, structure=CROSS, iterations=2) & ~pocket
-        owners = el.labels[rim]
-        owners = owners[owners > 0]
-        if owners.size == 0 or float(stroke[owners].mean()) < OUTLINE_SHARE:
+        around = el.labels[ys, xs][rim]
+        if float((stroke[np.maximum(around, 0)] & (around > 0)).mean()) < OUTLINE_SHARE:
             continue
-        labels[pocket] = len(kinds)
+        labels[ys, xs][pocket] = len(kinds)
         kinds.append("shape")
     if len(kinds) == len(el.kinds):
         return el
