@@ -34,8 +34,8 @@ from bench.real.common import (
 
 #: More than the engines return (10): they are asked for 10 and scored against all.
 MAX_LAYERS = 16
-#: Shorter side, in pixels, below which a document is a parser's test fixture (1x1 to 55 px
-#: squares of masks and clipping in these folders), not a design a person would take apart:
+#: Shorter side, in pixels, below which a document is a parser's test fixture (1x1 to 55x101
+#: px files of masks and clipping in these folders), not a design a person would take apart:
 #: an app icon is 64 px.
 MIN_SIDE = 64
 #: Distinct colours above which a pixel or smart-object layer counts as a photo.

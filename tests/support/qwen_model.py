@@ -4,7 +4,8 @@ It builds the same component classes as the released model (QwenImageTransformer
 with the layered 3D RoPE and the extra timestep condition, an RGBA AutoencoderKLQwenImage,
 a Qwen2.5-VL text encoder, the flow-matching scheduler and a Qwen2 byte-level tokenizer)
 at widths of a few channels, because the hub is out of reach: the Qwen engine's tests load
-it through the engine's own loading code, and ``bench.qwen_tiny`` times it.
+it through the engine's own loading code, and ``bench.qwen_tiny`` times it. It lives with
+the tests, and the benchmark imports it from here, so that no test depends on ``bench``.
 """
 
 from __future__ import annotations
