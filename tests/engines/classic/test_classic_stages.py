@@ -12,7 +12,13 @@ from lamina.engines.classic.exact import bleed, reconstruct_exactly
 from lamina.engines.classic.fill import fit_smooth, inpaint
 from lamina.engines.classic.group import group_elements
 from lamina.engines.classic.matting import local_colour, unblend_alpha
-from lamina.engines.classic.order import amodal_mask, below_edges, depth_order, extent_overlaps
+from lamina.engines.classic.order import (
+    amodal_mask,
+    below_edges,
+    beneath_strokes,
+    depth_order,
+    extent_overlaps,
+)
 from lamina.engines.classic.segment import (
     connected_regions,
     roughness,
@@ -474,3 +480,17 @@ def test_a_rounded_card_is_completed_under_what_covers_its_corner() -> None:
     assert extent[25, 25] and extent[32, 22]  # the hidden corner area comes back
     assert not extent[21, 21]  # rounded, not square
     assert not (extent & ~card).any()
+
+
+def test_an_outline_between_two_fills_hides_half_of_each() -> None:
+    labels = np.zeros((8, 12), np.int32)
+    labels[:, 2:5] = 1  # a fill
+    labels[:, 5:9] = 3  # an outline, four pixels wide
+    labels[:, 9:] = 2  # another fill
+    labels[0, 0] = -1  # a transparent pixel
+    stroke = np.array([False, False, False, True])
+    beneath = beneath_strokes(labels, stroke)
+    assert (beneath[:, 5:7] == 1).all() and (beneath[:, 7:9] == 2).all()
+    assert (beneath[:, :5] == -1).all() and (beneath[:, 9:] == -1).all()
+    assert (beneath_strokes(labels, np.zeros(4, bool)) == -1).all()  # no outline
+    assert (beneath_strokes(np.full((4, 4), 3, np.int32), stroke) == -1).all()  # only one
