@@ -494,3 +494,21 @@ def test_an_outline_between_two_fills_hides_half_of_each() -> None:
     assert (beneath[:, :5] == -1).all() and (beneath[:, 9:] == -1).all()
     assert (beneath_strokes(labels, np.zeros(4, bool)) == -1).all()  # no outline
     assert (beneath_strokes(np.full((4, 4), 3, np.int32), stroke) == -1).all()  # only one
+
+
+def test_grouping_keeps_fills_apart_from_the_outline_drawn_over_them() -> None:
+    # Line art: a dark-grey body (0) and a red wheel (1), both under one black outline (2).
+    # By colour the body would join the outline; the outline lies on both, so the fills
+    # share a layer and the outline keeps its own.
+    bboxes = np.array([[10, 10, 60, 40], [20, 40, 40, 60], [8, 8, 62, 62]])
+    areas = np.array([1500, 1000, 500])
+    grey, red, black = [27.0, 0.0, 0.0], [55.0, 60.0, 40.0], [0.0, 0.0, 0.0]
+    colours = np.array([grey, red, black], np.float32)
+    weights = np.zeros((3, 3))
+    weights[0, 2] = weights[1, 2] = 1.0
+    args = (weights, areas, bboxes, colours, ["shape"] * 3, 2)
+    _, by_colour = group_elements(*args, diagonal=100.0)
+    assert sorted(map(sorted, by_colour)) == [[0, 2], [1]]
+    group_of, by_depth = group_elements(*args, diagonal=100.0, outline=np.array([0, 0, 1], bool))
+    assert by_depth == [[0, 1], [2]]
+    assert group_of[2] == 1

@@ -820,6 +820,7 @@ def _plan_elements(
             num_layers - 1,
             diagonal=float(np.hypot(h, w)),
             blob=blobs(el.labels, el.bboxes, stroke, is_text)[sub],
+            outline=stroke[sub],
         )
         group_of[1:] = gof + 1
         groups = [[e + 1 for e in g] for g in groups]

@@ -21,6 +21,11 @@ from numpy.typing import NDArray
 
 from lamina.engines.classic.order import depth_order
 
+STACKED_COST = 4.0
+"""How much more merging an outline with a fill it is drawn over costs: line art is
+fills below and outlines above, so a dark fill goes with the other fills, not with the
+black outline its colour is close to."""
+
 
 def merge_cost(
     areas: NDArray[np.float64],
@@ -29,9 +34,12 @@ def merge_cost(
     kinds: Sequence[str],
     diagonal: float,
     rows: NDArray[np.int64] | None = None,
+    stacked: NDArray[np.bool_] | None = None,
 ) -> NDArray[np.float64]:
     """Cost of merging each of ``rows`` (default: all) with every element.
 
+    ``stacked[r, j]`` says one of the pair lies on the other: such a pair costs
+    :data:`STACKED_COST` times more.
     Returns ``len(rows) x n``; a pair of an element with itself costs ``inf``.
     """
     r = np.arange(areas.size) if rows is None else rows
@@ -47,6 +55,8 @@ def merge_cost(
     same_kind = kind[r, None] == kind[None, :]
     colour = np.sqrt(((colours[r, None] - colours[None, :]) ** 2).sum(axis=2))
     cost = small * (1.0 + 8.0 * gap) * np.where(same_kind, 0.5, 1.0) * (1.0 + colour / 50.0)
+    if stacked is not None:
+        cost = cost * np.where(stacked, STACKED_COST, 1.0)
     cost[np.arange(r.size), r] = np.inf
     return cost
 
@@ -75,13 +85,15 @@ def group_elements(
     *,
     diagonal: float,
     blob: NDArray[np.int64] | None = None,
+    outline: NDArray[np.bool_] | None = None,
 ) -> tuple[NDArray[np.int64], list[list[int]]]:
     """Merge ``n`` elements into at most ``target`` groups, ordered back to front.
 
     ``weights[a, b] > 0`` says element ``a`` lies below ``b``; ``blob`` gives
     each element's blob of touching elements (see the module doc; default:
-    each its own). Returns each element's group index and each group's
-    members; groups are numbered in depth order (group 0 lowest).
+    each its own); ``outline`` marks drawn outlines, which merge with a fill they
+    lie on only at :data:`STACKED_COST` times the price. Returns each element's group
+    index and each group's members; groups are numbered in depth order (group 0 lowest).
     """
     n = weights.shape[0]
     if n == 0:
@@ -93,7 +105,9 @@ def group_elements(
     colour = colours.astype(np.float64).copy()
     kind = list(kinds)
     adj = weights > 0
-    cost = merge_cost(area, box, colour, kind, diagonal)
+    line = np.zeros(n, bool) if outline is None else outline.copy()
+    across = line[:, None] != line[None, :]
+    cost = merge_cost(area, box, colour, kind, diagonal, stacked=(adj | adj.T) & across)
     blocked = np.zeros((n, n), bool)
     blob = np.arange(n, dtype=np.int64) if blob is None else blob.copy()
     while int(alive.sum()) > max(target, 1):
@@ -116,6 +130,7 @@ def group_elements(
         box[keep, 2:] = np.maximum(box[keep, 2:], box[gone, 2:])
         if kind[keep] != kind[gone]:
             kind[keep] = "element"
+        line[keep] &= line[gone]
         members[keep].extend(members[gone])
         blob[blob == blob[gone]] = blob[keep]
         members[gone] = []
@@ -127,7 +142,8 @@ def group_elements(
         adj[keep, keep] = False
         blocked[keep] = False
         blocked[:, keep] = False
-        row = merge_cost(area, box, colour, kind, diagonal, np.array([keep]))[0]
+        on = ((adj[keep] | adj[:, keep]) & (line != line[keep]))[None, :]
+        row = merge_cost(area, box, colour, kind, diagonal, np.array([keep]), on)[0]
         cost[keep] = row
         cost[:, keep] = row
         cost[keep, keep] = np.inf
