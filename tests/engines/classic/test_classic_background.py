@@ -140,18 +140,3 @@ def test_a_field_cut_into_pieces_by_a_cross_is_still_the_background() -> None:
     assert np.abs(background[120, 40, :3].astype(int) - RED).max() <= 40  # under the cross
     white = (image[..., :3] == WHITE).all(axis=2)
     assert any(((layer[..., 3] == 255) & white).sum() > 0.9 * white.sum() for layer in layers[1:])
-
-
-def test_the_middle_band_of_a_horizontal_tricolour_is_the_background() -> None:
-    """Three equal bands: the outer ones hold a whole image edge each, the middle one only
-    the ends of its stripe, yet it borders both others and lies behind them (the top band
-    was layer 0). An outline of the flag's shape is no band: it stays on top."""
-    image = canvas(240, 360, GREEN)
-    image[80:160, :, :3] = (250, 220, 0)
-    image[160:, :, :3] = (0, 100, 190)
-    background = layers_of(image, 3)[0]
-    assert np.median(background[..., :3].reshape(-1, 3), axis=0).tolist() == [250, 220, 0]
-    outlined = image.copy()
-    cv2.rectangle(outlined, (0, 0), (359, 239), (*BLACK, 255), 6)
-    behind = layers_of(outlined, 4)[0]
-    assert np.abs(behind[120, 180, :3].astype(int) - (250, 220, 0)).max() <= 40

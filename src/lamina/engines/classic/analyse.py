@@ -125,7 +125,7 @@ def background_regions(
     # A field cut into pieces by what is drawn over it holds the border as one colour.
     field_share = np.zeros(n)
     field_share[touching] = cluster_share + 1e-3 * share[touching]
-    main = _behind_most(labels, field_share, counts)
+    main = _behind_most(labels, field_share, n)
     frame = _frame(labels, main, counts)
     if frame:
         share[main] = 0.0
@@ -165,26 +165,14 @@ TIE_SHARE = 0.8
 """Border regions holding at least this share of the largest one's border are
 candidates alike for the background (a flag's bands)."""
 
-BAND_SHARE = 0.3
-"""Border regions as large as the one holding most border (:data:`BAND_AREA`) are
-candidates from this share of its border on: the middle band of a tricolour holds only
-the ends of its stripe, a third of what an outer band holds."""
 
-BAND_AREA = 0.8
-"""Least area, as a share of the area of the region holding most border, of a band."""
-
-
-def _behind_most(labels: Labels, share: NDArray[np.float64], counts: NDArray[np.int64]) -> int:
-    """The region holding most of the border; among those holding nearly as much, or as
-    large and holding a good part of it (bands), the one bordering the most regions, as
-    what lies behind the others does (the middle band of a tricolour, the field an
-    emblem sits on)."""
-    top = int(np.argmax(share))
-    band = (share >= BAND_SHARE * share[top]) & (counts >= BAND_AREA * counts[top])
-    close = np.flatnonzero((share >= TIE_SHARE * share[top]) | band)
+def _behind_most(labels: Labels, share: NDArray[np.float64], n: int) -> int:
+    """The region holding most of the border; among those holding nearly as much, the one
+    bordering the most regions, as what lies behind the others does (the middle band of
+    a tricolour, the field an emblem sits on)."""
+    close = np.flatnonzero(share >= TIE_SHARE * share.max())
     if close.size == 1:
         return int(close[0])
-    n = counts.size
     a, b, length = adjacency(labels)
     keep = length >= 3
     degree = np.bincount(np.concatenate([a[keep], b[keep]]), minlength=n)
