@@ -67,6 +67,20 @@ def test_segment_absorbs_anti_aliased_seams() -> None:
     assert not texture.any()
 
 
+def test_a_pale_fill_on_the_page_is_a_region_of_its_own_despite_anti_aliasing() -> None:
+    # A pale skin colour on white, edges anti-aliased at 4x: along the curve, coverage
+    # changes by small steps from pixel to pixel and joined the disc to the page.
+    big = np.zeros((1024, 1024), np.uint8)
+    cv2.ellipse(big, (512, 512), (300, 200), 20, 0, 360, 255, -1, lineType=cv2.LINE_AA)
+    cover = cv2.resize(big, (256, 256), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+    skin = np.array((250, 220, 190), np.float32)
+    rgb = (cover[..., None] * skin + (1 - cover[..., None]) * 255.0).round().astype(np.uint8)
+    labels, _ = segment(lab_of(rgb), np.ones((256, 256), bool))
+    assert labels[128, 128] != labels[5, 5]
+    inside = cover > 0.99
+    assert (labels[inside] == labels[128, 128]).all()
+
+
 def test_invalid_pixels_stay_unlabelled() -> None:
     rgb = gradient(16, 16)
     valid = np.ones((16, 16), bool)

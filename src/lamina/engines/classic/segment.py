@@ -103,6 +103,88 @@ def texture_mask(lab: FloatImage, valid: Mask) -> Mask:
     return big[comp] & valid
 
 
+CLEAN_NOISE = 0.5
+"""Noise level (:func:`noise_level`) under which an image is a clean rendering: its flat
+fills repeat one colour exactly, as vector art, screenshots and layered documents do."""
+
+
+def seam_pixels(lab: FloatImage, threshold: float) -> Mask:
+    """Anti-aliased pixels of hard edges: mixtures of the two neighbours on either side.
+
+    A pixel is a seam when, along a row or a column, its colour lies on the Lab
+    segment between its two neighbours, clear of both ends, and those differ by at
+    least twice ``threshold``: a step no ramp of a gradient takes in two pixels.
+    The image's outermost rows and columns count as seams: nothing lies across
+    them, and a slanted edge meeting the image edge ramps gently along them.
+    """
+    h, w = lab.shape[:2]
+    out = np.zeros((h, w), bool)
+    out[[0, -1], :] = True
+    out[:, [0, -1]] = True
+    for axis, size in ((1, w), (0, h)):
+        if size < 3:
+            continue
+        before = lab[:, :-2] if axis == 1 else lab[:-2]
+        middle = lab[:, 1:-1] if axis == 1 else lab[1:-1]
+        after = lab[:, 2:] if axis == 1 else lab[2:]
+        span = after - before
+        length2 = (span * span).sum(axis=2)
+        t = ((middle - before) * span).sum(axis=2) / np.maximum(length2, 1e-6)
+        off = middle - (before + t[..., None] * span)
+        length = np.sqrt(length2)
+        seam = (
+            (length >= 2.0 * threshold)
+            & (t > 0.1)
+            & (t < 0.9)
+            & (np.sqrt((off * off).sum(axis=2)) < np.maximum(3.0, 0.2 * length))
+        )
+        if axis == 1:
+            out[:, 1:-1] |= seam
+        else:
+            out[1:-1] |= seam
+    return out
+
+
+PART_AREA = 0.002
+"""Least share of the image a part cut off the page must cover to be a region of its own;
+smaller ones (a letter's counter, a pattern's piece between letters) go back."""
+
+
+def split_page(labels: Labels, lab: FloatImage, *, threshold: float, min_area: float) -> Labels:
+    """The region holding most of the border, cut along anti-aliased seams.
+
+    Along a curved edge, coverage changes a little from one edge pixel to the
+    next, so a chain of edge pixels joins a light fill to the page under any step
+    threshold (a pale skin fill drawn where its outline has a gap). Cut along its
+    seams (:func:`seam_pixels`), the page keeps its largest part, parts of at least
+    ``min_area`` pixels become regions of their own, smaller parts stay page, and
+    the seam pixels go to whichever side they resemble. Only the page is cut:
+    letters' and outlines' edges stay as they are.
+    """
+    border = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+    border = border[border >= 0]
+    if border.size == 0:
+        return labels
+    page = labels == int(np.argmax(np.bincount(border)))
+    parts = connected_regions(lab, page & ~seam_pixels(lab, threshold), threshold=threshold)
+    count = int(parts.max()) + 1
+    if count <= 1:
+        return labels
+    sizes = np.bincount(parts[parts >= 0], minlength=count)
+    keep = sizes >= min_area
+    keep[int(np.argmax(sizes))] = False  # the page itself keeps its label
+    if not keep.any():
+        return labels
+    out = labels.copy()
+    first = int(labels.max()) + 1
+    ids = np.full(count, -1, np.int64)
+    ids[keep] = first + np.arange(int(keep.sum()))
+    split = (parts >= 0) & keep[np.maximum(parts, 0)]
+    out[split] = ids[parts[split]]
+    # seam pixels go to the side they resemble; small parts (a letter's counter) stay page
+    return relabel(absorb(out, lab, page & (parts < 0)))
+
+
 def connected_regions(lab: FloatImage, valid: Mask, *, threshold: float) -> Labels:
     """Label 4-connected pixels whose neighbour Lab distance is under ``threshold``.
 
@@ -314,6 +396,10 @@ def segment(
     drop = np.zeros(labels.shape, bool)
     ok = labels >= 0
     drop[ok] = drop_region[labels[ok]]
-    if drop.all() or not drop.any():
-        return labels, texture
-    return relabel(absorb(labels, smooth, drop)), texture
+    if drop.any() and not drop.all():
+        labels = relabel(absorb(labels, smooth, drop))
+    if noise < CLEAN_NOISE:
+        labels = split_page(
+            labels, smooth, threshold=t, min_area=max(min_area, PART_AREA * labels.size)
+        )
+    return labels, texture
