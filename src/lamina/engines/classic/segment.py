@@ -368,7 +368,9 @@ def segment(
     ``lab`` is ``H x W x 3`` ``float32`` Lab; ``valid`` marks pixels to segment
     (opaque enough). Returns ``int32`` labels (``-1`` where invalid) in which
     textured areas form their own connected regions, and the texture mask.
-    Seams and specks under ``min_area`` pixels are absorbed by their neighbours.
+    Seams and specks under ``min_area`` pixels are absorbed by their neighbours,
+    and in a clean rendering the page is cut from what leaked into it
+    (:func:`split_page`).
     """
     noise = noise_level(lab, valid)
     smooth = denoise(lab, noise)
