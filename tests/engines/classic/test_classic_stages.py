@@ -22,6 +22,7 @@ from lamina.engines.classic.order import (
 from lamina.engines.classic.segment import (
     connected_regions,
     roughness,
+    seam_pixels,
     segment,
     texture_mask,
     to_lab,
@@ -79,6 +80,20 @@ def test_a_pale_fill_on_the_page_is_a_region_of_its_own_despite_anti_aliasing() 
     assert labels[128, 128] != labels[5, 5]
     inside = cover > 0.99
     assert (labels[inside] == labels[128, 128]).all()
+
+
+def test_seam_pixels_are_the_mixed_pixels_of_hard_edges_only() -> None:
+    rgb = np.full((9, 12, 3), 255, np.uint8)
+    rgb[:, 2] = (0, 0, 0)  # a one-pixel line: its middle lies between white and white
+    rgb[:, 6:] = (0, 0, 0)  # a thick shape ...
+    rgb[:, 5] = (128, 128, 128)  # ... whose anti-aliased edge is half grey
+    seams = seam_pixels(lab_of(rgb), 6.0)
+    inner = seams[1:-1, 1:-1]  # the image's own edge rows and columns are always seams
+    assert inner[:, 4].all()  # column 5: between white and black
+    assert not inner[:, 1].any()  # column 2: the line's core
+    assert not inner[:, 6:].any() and not inner[:, 2].any()
+    ramp = gradient(9, 120)  # a gradient's steps are far below twice the threshold
+    assert not seam_pixels(lab_of(ramp), 6.0)[1:-1, 1:-1].any()
 
 
 def test_invalid_pixels_stay_unlabelled() -> None:
