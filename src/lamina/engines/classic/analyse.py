@@ -39,6 +39,7 @@ from lamina.engines.classic.salient import salient_object
 from lamina.engines.classic.segment import (
     CROSS,
     adjacency,
+    edge_pixels,
     region_means,
     roughness,
     segment,
@@ -113,7 +114,7 @@ def background_regions(
     """
     # two pixels in: the outermost rows are often an anti-aliased or hairline edge
     i = BORDER_INSET if min(labels.shape) >= 16 * BORDER_INSET else 0
-    border = np.concatenate([labels[i], labels[-1 - i], labels[:, i], labels[:, -1 - i]])
+    border = edge_pixels(labels, i)
     border = border[border >= 0]
     out = np.zeros(n, bool)
     if border.size == 0:
@@ -757,7 +758,7 @@ def outlined_fills(el: Elements, stroke: NDArray[np.bool_], lab: FloatImage) -> 
     if count < 2:
         return el
     sizes = np.bincount(parts.ravel(), minlength=count + 1)
-    page = np.unique(np.concatenate([parts[0], parts[-1], parts[:, 0], parts[:, -1]]))
+    page = np.unique(edge_pixels(parts))
     page = np.union1d(page, [int(np.argmax(sizes[1:])) + 1])
     labels = el.labels.copy()
     kinds = list(el.kinds)

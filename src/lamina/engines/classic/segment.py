@@ -103,6 +103,12 @@ def texture_mask(lab: FloatImage, valid: Mask) -> Mask:
     return big[comp] & valid
 
 
+def edge_pixels(labels: Labels, inset: int = 0) -> Labels:
+    """The labels along the image's four sides, ``inset`` rows and columns in (1-D)."""
+    i = inset
+    return np.concatenate([labels[i], labels[-1 - i], labels[:, i], labels[:, -1 - i]])
+
+
 CLEAN_NOISE = 0.5
 """Noise level (:func:`noise_level`) under which an image is a clean rendering: its flat
 fills repeat one colour exactly, as vector art, screenshots and layered documents do."""
@@ -161,7 +167,7 @@ def split_page(labels: Labels, lab: FloatImage, *, threshold: float, min_area: f
     the seam pixels go to whichever side they resemble. Only the page is cut:
     letters' and outlines' edges stay as they are.
     """
-    border = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+    border = edge_pixels(labels)
     border = border[border >= 0]
     if border.size == 0:
         return labels
