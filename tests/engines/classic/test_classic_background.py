@@ -140,3 +140,34 @@ def test_a_field_cut_into_pieces_by_a_cross_is_still_the_background() -> None:
     assert np.abs(background[120, 40, :3].astype(int) - RED).max() <= 40  # under the cross
     white = (image[..., :3] == WHITE).all(axis=2)
     assert any(((layer[..., 3] == 255) & white).sum() > 0.9 * white.sum() for layer in layers[1:])
+
+
+def gradient(h: int, w: int) -> NDArray[np.uint8]:
+    """A left-to-right purple-to-orange gradient, ``h x w x 3``."""
+    t = np.linspace(0.0, 1.0, w)[None, :, None]
+    return np.broadcast_to((1 - t) * (40, 10, 90) + t * (255, 140, 0), (h, w, 3)).astype(np.uint8)
+
+
+def test_cards_in_the_corners_lie_on_the_page_between_them() -> None:
+    """Three gradient cards in three corners hold most of the border together, more than the
+    white page showing between them; yet the page is the background and the cards lie on
+    it (layer 0 was the gradient, the page a layer over it: psd-tools' gradient-sizes)."""
+    image = canvas(210, 210, WHITE)
+    image[:120, :120, :3] = gradient(120, 120)
+    image[:120, 140:, :3] = gradient(120, 70)
+    image[140:, :120, :3] = gradient(70, 120)
+    layers = layers_of(image, 4)
+    background = layers[0]
+    assert np.abs(background[..., :3].astype(int) - WHITE).max() <= 2  # the cards filled in
+    cards = image[..., 0] != 255
+    shown = np.stack([layer[..., 3] == 255 for layer in layers[1:]]).any(axis=0)
+    assert shown[cards].mean() > 0.99
+
+
+def test_bands_spanning_the_image_are_not_cards() -> None:
+    """Rectangles across the whole width are a flag's bands: the one holding most of the
+    border stays the background."""
+    image = canvas(180, 270, RED)
+    image[60:120, :, :3] = WHITE
+    background = layers_of(image, 2)[0]
+    assert np.median(background[..., :3].reshape(-1, 3), axis=0).tolist() == list(RED)

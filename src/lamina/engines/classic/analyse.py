@@ -127,6 +127,7 @@ def background_regions(
     field_share = np.zeros(n)
     field_share[touching] = cluster_share + 1e-3 * share[touching]
     main = _behind_most(labels, field_share, n)
+    main, cards = _page_behind_cards(labels, main, touching, alike, share, counts)
     frame = _frame(labels, main, counts)
     if frame:
         share[main] = 0.0
@@ -144,6 +145,7 @@ def background_regions(
         near = np.sqrt(((colours[:, None] - bg_colours[None, :]) ** 2).sum(axis=2)).min(axis=1)
         out |= near < 8.0
     out[frame] = False
+    out[cards] = False
     out[main] = True
     return out, main
 
@@ -178,6 +180,50 @@ def _behind_most(labels: Labels, share: NDArray[np.float64], n: int) -> int:
     keep = length >= 3
     degree = np.bincount(np.concatenate([a[keep], b[keep]]), minlength=n)
     return int(close[np.lexsort((-share[close], -degree[close]))[0]])
+
+
+CARD_FILL = 0.95
+"""Least share of its bounding box that a region fills to be a card (a rectangle)."""
+
+CARD_SPAN = 0.95
+"""A rectangle reaching this share of the image's width or height is a band (a flag's
+stripe), not a card laid on a page."""
+
+PAGE_SHARE = 0.15
+"""Least share of the border that the page between cards holds."""
+
+
+def _page_behind_cards(
+    labels: Labels,
+    main: int,
+    touching: NDArray[np.intp],
+    alike: NDArray[np.bool_],
+    share: NDArray[np.float64],
+    counts: NDArray[np.int64],
+) -> tuple[int, NDArray[np.intp]]:
+    """The page that cards lie on, and the cards, when the colour holding most of the
+    border is only cards (else ``main`` and no cards).
+
+    Rectangles in the image's corners (gradient cards of one design) can together hold
+    more of the border than the page showing between them; but a rectangle that spans
+    neither the width nor the height is laid on something, and the page is then the
+    largest border region of another colour that is not a rectangle itself. The cards are
+    then never part of the background, however alike they are (one gradient repeated).
+    """
+    h, w = labels.shape
+    boxes = bounding_boxes(labels, len(counts))
+    bw, bh = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    fill = counts / np.maximum(bw * bh, 1)
+    card = (fill >= CARD_FILL) & (bw < CARD_SPAN * w) & (bh < CARD_SPAN * h)
+    at = int(np.flatnonzero(touching == main)[0])
+    field = touching[alike[at]]
+    none = np.zeros(0, np.intp)
+    if not card[field].all():
+        return main, none
+    others = touching[~alike[at] & ~card[touching] & (share[touching] >= PAGE_SHARE)]
+    if not others.size:
+        return main, none
+    return int(others[np.argmax(share[others])]), field
 
 
 PATTERN_REPEATS = 3
