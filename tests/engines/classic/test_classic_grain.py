@@ -115,3 +115,43 @@ def test_translucent_card_over_a_photo_is_unblended_from_its_rim() -> None:
     assert found is not None
     colour, opacity = found
     assert abs(opacity - 0.5) < 0.1 and colour.min() > 0.85
+
+
+def retina_with_a_sticker() -> tuple[NDArray[np.uint8], NDArray[np.bool_]]:
+    """scikit-image's retina photo (black all round the eye) with a flat outlined disc on
+    it; and the mask of the disc's fill."""
+    from skimage import data  # the test extra installs scikit-image (lamina[bench])
+
+    rgb = cv2.resize(data.retina()[..., :3], (512, 512), interpolation=cv2.INTER_AREA)
+    sticker = np.zeros((512, 512), np.uint8)
+    cv2.circle(sticker, (150, 200), 34, 255, -1)  # the fill inside the outline
+    cv2.circle(rgb, (150, 200), 40, (250, 210, 30), -1, cv2.LINE_AA)
+    cv2.circle(rgb, (150, 200), 40, (0, 0, 0), 4, cv2.LINE_AA)
+    image = np.dstack([rgb, np.full((512, 512), 255, np.uint8)])
+    return image, sticker > 128
+
+
+def test_the_black_round_a_photo_stays_with_the_photo() -> None:
+    """The flat black corners round the retina run off the image: they are the photo's own,
+    not an element laid on it, so they stay in layer 0 and the sticker's layer holds the
+    sticker alone (the corners were the sticker's layer-mates)."""
+    image, sticker = retina_with_a_sticker()
+    layers = ClassicEngine().decompose(image, DecomposeParams(num_layers=2)).layers
+    corners = np.zeros(sticker.shape, bool)
+    corners[:20, :20] = corners[:20, -20:] = corners[-20:, :20] = corners[-20:, -20:] = True
+    top = layers[1].rgba[..., 3] > 128
+    assert top[corners].mean() < 0.01
+    assert (layers[0].rgba[corners][:, :3] < 30).all()  # black, as in the input
+    assert top[sticker].mean() > 0.9
+
+
+def test_a_flat_banner_along_a_photos_edge_is_still_a_layer() -> None:
+    """What is laid on a photo has an edge that region growing cuts along, so a banner
+    running off the image is still an element, not part of the photo."""
+    image, _ = retina_with_a_sticker()
+    image[440:, :, :3] = (30, 60, 200)
+    layers = ClassicEngine().decompose(image, DecomposeParams(num_layers=3)).layers
+    banner = np.zeros(image.shape[:2], bool)
+    banner[445:, 5:-5] = True
+    shown = np.stack([layer.rgba[..., 3] == 255 for layer in layers[1:]]).any(axis=0)
+    assert shown[banner].mean() > 0.95

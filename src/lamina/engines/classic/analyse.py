@@ -427,6 +427,11 @@ def _lacy(mask: Mask) -> bool:
     return bool(ndimage.binary_erosion(mask, iterations=3).sum() < 0.5 * mask.sum())
 
 
+def _on_edge(mask: Mask) -> bool:
+    """Whether ``mask`` reaches the image's outermost rows or columns."""
+    return bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
+
+
 def _refine_grainy_background(el: Elements, lab: FloatImage) -> Elements:
     """Correct the background of a grainy image, where region growing is least reliable.
 
@@ -434,7 +439,8 @@ def _refine_grainy_background(el: Elements, lab: FloatImage) -> Elements:
     grain everywhere. Over a photo (large colour spread), grainy pixels of a
     flat-kind element go back to the background (a region that leaked into
     the photo, or an object of the photo), the whole element when little of it
-    is left, and flat areas the photo swallowed become elements. Over a grainy
+    is left, and flat areas the photo swallowed become elements unless they run
+    off the image (the photo's own black surround or clipped sky). Over a grainy
     backdrop of one colour, areas far from that colour (photo cut-outs as
     grainy as the backdrop) become elements.
     """
@@ -479,8 +485,10 @@ def _refine_grainy_background(el: Elements, lab: FloatImage) -> Elements:
     sizes = np.bincount(parts.ravel(), minlength=count + 1)
     for part in np.flatnonzero(sizes >= min_area):
         mask = parts == part
-        # Thin rims (soft shadows, edge halos) are no elements; solid areas are.
-        if part == 0 or (joins and _lacy(mask)):
+        # Thin rims (soft shadows, edge halos) are no elements; solid areas are. Over a
+        # photo, a flat area running off the image is the photo's own (a black surround,
+        # clipped sky): what is laid on a photo has edges that region growing cuts along.
+        if part == 0 or (joins and _lacy(mask)) or (not joins and _on_edge(mask)):
             continue
         grown = ndimage.binary_dilation(mask, iterations=2) & (labels == 0)
         touching = labels[ndimage.binary_dilation(grown, iterations=2) & (labels > 0)]
