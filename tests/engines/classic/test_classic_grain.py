@@ -155,3 +155,24 @@ def test_a_flat_banner_along_a_photos_edge_is_still_a_layer() -> None:
     banner[445:, 5:-5] = True
     shown = np.stack([layer.rgba[..., 3] == 255 for layer in layers[1:]]).any(axis=0)
     assert shown[banner].mean() > 0.95
+
+
+def test_a_photo_cutout_with_a_feathered_rim_leaves_the_photo() -> None:
+    """A dark disc cut from the Hubble deep field, pasted on the cat with a three-pixel
+    feather: the feather is a chain of small steps that joined the disc to the photo, so
+    most of it stayed in layer 0. Cut along that seam, it is the layer over the photo."""
+    from skimage import data  # the test extra installs scikit-image (lamina[bench])
+
+    cat = cv2.resize(data.chelsea(), (512, 341), interpolation=cv2.INTER_AREA).astype(float)
+    sky = cv2.resize(data.hubble_deep_field(), (512, 512), interpolation=cv2.INTER_AREA)
+    canvas = np.zeros_like(cat)
+    canvas[50:230, 70:250] = sky[250:430, 250:430]
+    yy, xx = np.mgrid[:341, :512]
+    alpha = np.clip((90.0 - np.hypot(yy + 0.5 - 140, xx + 0.5 - 160)) / 3.0, 0, 1)[..., None]
+    rgb = np.rint(canvas * alpha + cat * (1 - alpha)).astype(np.uint8)
+    image = np.dstack([rgb, np.full((341, 512), 255, np.uint8)])
+    layers = ClassicEngine().decompose(image, DecomposeParams(num_layers=2)).layers
+    disc = alpha[..., 0] >= 1.0
+    top = layers[1].rgba[..., 3] > 128
+    assert top[disc].mean() > 0.85  # 0.18 before
+    assert top[~disc].mean() < 0.1

@@ -156,15 +156,24 @@ PART_AREA = 0.002
 smaller ones (a letter's counter, a pattern's piece between letters) go back."""
 
 
-def split_page(labels: Labels, lab: FloatImage, *, threshold: float, min_area: float) -> Labels:
+GRAIN_PART_AREA = 0.01
+"""The same for a grainy image (a photo): a pasted cut-out, not a detail of the photo that
+its own edges happen to enclose (a letter, a stripe)."""
+
+
+def split_page(
+    labels: Labels, lab: FloatImage, *, threshold: float, min_area: float, grainy: bool = False
+) -> Labels:
     """The region holding most of the border, cut along anti-aliased seams.
 
     Along a curved edge, coverage changes a little from one edge pixel to the
     next, so a chain of edge pixels joins a light fill to the page under any step
-    threshold (a pale skin fill drawn where its outline has a gap). Cut along its
+    threshold (a pale skin fill drawn where its outline has a gap), and a photo
+    cut-out's feathered rim joins it to the photo it is pasted on. Cut along its
     seams (:func:`seam_pixels`), the page keeps its largest part, parts of at least
     ``min_area`` pixels become regions of their own, smaller parts stay page, and
-    the seam pixels go to whichever side they resemble. Only the page is cut:
+    the seam pixels go to whichever side they resemble. In a ``grainy`` image
+    (a photo), parts reaching the image's edge stay page too. Only the page is cut:
     letters' and outlines' edges stay as they are.
     """
     border = edge_pixels(labels)
@@ -178,6 +187,11 @@ def split_page(labels: Labels, lab: FloatImage, *, threshold: float, min_area: f
         return labels
     sizes = np.bincount(parts[parts >= 0], minlength=count)
     keep = sizes >= min_area
+    if grainy:
+        # A photo's own patches run off the image (its black surround); what is pasted
+        # on it lies inside. The outermost pixels are seams, so look one pixel in.
+        edge = edge_pixels(parts, 1)
+        keep[np.unique(edge[edge >= 0])] = False
     keep[int(np.argmax(sizes))] = False  # the page itself keeps its label
     if not keep.any():
         return labels
@@ -406,8 +420,13 @@ def segment(
     drop[ok] = drop_region[labels[ok]]
     if drop.any() and not drop.all():
         labels = relabel(absorb(labels, smooth, drop))
-    if noise < CLEAN_NOISE:
-        labels = split_page(
-            labels, smooth, threshold=t, min_area=max(min_area, PART_AREA * labels.size)
-        )
+    grainy = noise >= CLEAN_NOISE
+    share = GRAIN_PART_AREA if grainy else PART_AREA
+    labels = split_page(
+        labels,
+        smooth,
+        threshold=t,
+        min_area=max(min_area, share * labels.size),
+        grainy=grainy,
+    )
     return labels, texture
