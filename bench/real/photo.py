@@ -80,16 +80,24 @@ def _scaled(item: RGBA, height: int) -> RGBA:
     return fit_layers([item], height)[0]
 
 
-def build(cache: Path, *, max_side: int = MAX_SIDE) -> tuple[list[RealSample], dict[str, str]]:
-    """The photo set (``SAMPLES`` composites) and a one-line log per sample."""
+def build(
+    cache: Path, *, max_side: int = MAX_SIDE, kinds: tuple[str, ...] = ("sticker", "cutout")
+) -> tuple[list[RealSample], dict[str, str]]:
+    """The photo set (``SAMPLES`` composites, or those of ``kinds``) and a one-line log per
+    sample. Only stickers need the OpenMoji package (npm); cut-outs use bundled photos."""
     photos = {name: _photo(name, max_side) for name in PHOTOS}
-    files = svg.members(svg.npm_tarball(svg.PACKAGES["openmoji"], cache), "package/color/svg/")
-    emoji = svg.spread(list(files), "photo-stickers")[:SAMPLES]
+    files: dict[str, str] = {}
+    emoji: list[str] = []
+    if "sticker" in kinds:
+        files = svg.members(svg.npm_tarball(svg.PACKAGES["openmoji"], cache), "package/color/svg/")
+        emoji = svg.spread(list(files), "photo-stickers")[:SAMPLES]
     logo = trim(np.asarray(data.logo()))
     samples: list[RealSample] = []
     log: dict[str, str] = {}
     for i in range(SAMPLES):
         kind = "sticker" if i % 2 == 0 else "cutout"
+        if kind not in kinds:
+            continue
         name = f"photo/{i:02d}-{kind}"
         rng = _rng(name)
         back_name = PHOTOS[i % len(PHOTOS)]
