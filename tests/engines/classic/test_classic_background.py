@@ -8,6 +8,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lamina.engines.classic import ClassicEngine
+from lamina.engines.classic.analyse import background_regions
+from lamina.engines.classic.segment import region_means, segment, to_lab
 from lamina.types import DecomposeParams
 
 RGBA = NDArray[np.uint8]
@@ -156,7 +158,8 @@ def test_cards_in_the_corners_lie_on_the_page_between_them() -> None:
     image[:120, :120, :3] = gradient(120, 120)
     image[:120, 140:, :3] = gradient(120, 70)
     image[140:, :120, :3] = gradient(70, 120)
-    layers = layers_of(image, 4)
+    image[150:190, 150:190, :3] = gradient(40, 40)  # one more card, off the border
+    layers = layers_of(image, 5)
     background = layers[0]
     assert np.abs(background[..., :3].astype(int) - WHITE).max() <= 2  # the cards filled in
     cards = image[..., 0] != 255
@@ -165,9 +168,27 @@ def test_cards_in_the_corners_lie_on_the_page_between_them() -> None:
 
 
 def test_bands_spanning_the_image_are_not_cards() -> None:
-    """Rectangles across the whole width are a flag's bands: the one holding most of the
-    border stays the background."""
+    """Rectangles across the whole width are a flag's bands: the red ones holding most of
+    the border stay the background, not the white band an emblem breaks."""
     image = canvas(180, 270, RED)
-    image[60:120, :, :3] = WHITE
-    background = layers_of(image, 2)[0]
+    image[50:130, :, :3] = WHITE
+    cv2.circle(image, (135, 90), 35, (*GREEN, 255), -1)
+    background = layers_of(image, 3)[0]
     assert np.median(background[..., :3].reshape(-1, 3), axis=0).tolist() == list(RED)
+
+
+def test_a_card_off_the_border_is_not_background_for_sharing_the_corner_cards_colour() -> None:
+    """The corner cards' colour is no background colour: a fourth card of it, inside the
+    page, is not taken into the background as one of the background's look-alikes."""
+    image = canvas(210, 210, WHITE)
+    image[:120, :120, :3] = gradient(120, 120)
+    image[:120, 140:, :3] = gradient(120, 70)
+    image[140:, :120, :3] = gradient(70, 120)
+    image[150:190, 150:190, :3] = gradient(40, 40)
+    lab = to_lab(np.ascontiguousarray(image[..., :3]))
+    regions, _ = segment(lab, np.ones((210, 210), bool), min_area=4)
+    n = int(regions.max()) + 1
+    colours, counts = region_means(lab, regions, n)
+    background, main = background_regions(regions, n, counts, colours)
+    assert (regions == main)[100, 130]  # the page between the cards
+    assert background.tolist() == [r == main for r in range(n)]

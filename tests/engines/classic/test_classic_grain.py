@@ -12,7 +12,7 @@ from lamina.engines.classic.analyse import (
     translucency_over_image,
     unblend_tint,
 )
-from lamina.engines.classic.segment import to_lab
+from lamina.engines.classic.segment import CLEAN_NOISE, noise_level, segment, to_lab
 from lamina.types import DecomposeParams
 
 F32 = NDArray[np.float32]
@@ -133,14 +133,18 @@ def retina_with_a_sticker() -> tuple[NDArray[np.uint8], NDArray[np.bool_]]:
 
 def test_the_black_round_a_photo_stays_with_the_photo() -> None:
     """The flat black corners round the retina run off the image: they are the photo's own,
-    not an element laid on it, so they stay in layer 0 and the sticker's layer holds the
-    sticker alone (the corners were the sticker's layer-mates)."""
+    not an element laid on it, so they stay in layer 0 with the eye, and the sticker's
+    layer holds the sticker alone (the corners were the sticker's layer-mates; cut along
+    the seams round the eye, the eye was)."""
     image, sticker = retina_with_a_sticker()
     layers = ClassicEngine().decompose(image, DecomposeParams(num_layers=2)).layers
     corners = np.zeros(sticker.shape, bool)
     corners[:20, :20] = corners[:20, -20:] = corners[-20:, :20] = corners[-20:, -20:] = True
+    eye = np.zeros(sticker.shape, bool)
+    eye[200:320, 280:420] = True
     top = layers[1].rgba[..., 3] > 128
     assert top[corners].mean() < 0.01
+    assert top[eye].mean() < 0.01  # nor is the eye cut off its surround as a layer
     assert (layers[0].rgba[corners][:, :3] < 30).all()  # black, as in the input
     assert top[sticker].mean() > 0.9
 
@@ -176,3 +180,18 @@ def test_a_photo_cutout_with_a_feathered_rim_leaves_the_photo() -> None:
     top = layers[1].rgba[..., 3] > 128
     assert top[disc].mean() > 0.85  # 0.18 before
     assert top[~disc].mean() < 0.1
+
+
+def test_a_grainy_page_is_cut_along_a_cutouts_feathered_rim() -> None:
+    """A disc with a 12-pixel feather on a grainy gradient: the rim's small steps join it
+    to the page; cut along its seams, it is a region of its own."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:240, :240]
+    rgb = np.stack([120 + 40 * xx / 240, 140 + 30 * yy / 240, 90 + 0 * xx], axis=2)
+    alpha = np.clip((40 - np.hypot(yy + 0.5 - 100, xx + 0.5 - 100)) / 12.0, 0, 1)[..., None]
+    rgb = rgb * (1 - alpha) + np.array([40.0, 60.0, 160.0]) * alpha
+    rgb = np.clip(rgb + rng.normal(0, 2.0, rgb.shape), 0, 255).astype(np.uint8)
+    lab = to_lab(rgb)
+    assert noise_level(lab, np.ones((240, 240), bool)) >= CLEAN_NOISE  # grainy
+    labels, _ = segment(lab, np.ones((240, 240), bool), min_area=4)
+    assert labels[100, 100] != labels[5, 5]

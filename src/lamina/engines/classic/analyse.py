@@ -139,13 +139,13 @@ def background_regions(
     repeats = alike.sum(axis=1) >= PATTERN_REPEATS
     own = alike[:, int(np.flatnonzero(touching == main)[0])] if main in touching else False
     out[touching[(cluster_share >= 0.3) & (repeats | own)]] = True
+    out[cards] = False  # before the look-alikes: a card's colour is no background colour
     bg_colours = colours[out]
     if _colour_clusters(bg_colours, 12.0) <= 3:
         # A pattern of a few colours; a photo backdrop has many and is left alone.
         near = np.sqrt(((colours[:, None] - bg_colours[None, :]) ** 2).sum(axis=2)).min(axis=1)
         out |= near < 8.0
     out[frame] = False
-    out[cards] = False
     out[main] = True
     return out, main
 
@@ -183,7 +183,7 @@ def _behind_most(labels: Labels, share: NDArray[np.float64], n: int) -> int:
 
 
 CARD_FILL = 0.95
-"""Least share of its bounding box that a region fills to be a card (a rectangle)."""
+"""Least share of its bounding box that a region fills to be a rectangle."""
 
 CARD_SPAN = 0.95
 """A rectangle reaching this share of the image's width or height is a band (a flag's
@@ -204,23 +204,28 @@ def _page_behind_cards(
     """The page that cards lie on, and the cards, when the colour holding most of the
     border is only cards (else ``main`` and no cards).
 
-    Rectangles in the image's corners (gradient cards of one design) can together hold
-    more of the border than the page showing between them; but a rectangle that spans
-    neither the width nor the height is laid on something, and the page is then the
-    largest border region of another colour that is not a rectangle itself. The cards are
-    then never part of the background, however alike they are (one gradient repeated).
+    Cards in the image's corners (gradient cards of one design) can together hold more
+    of the border than the page showing between them; but a rectangle that fills a
+    corner and spans neither the width nor the height is laid on something, and the page
+    is then the largest border region of another colour that is not a rectangle itself.
+    The cards are then never part of the background, however alike they are (one
+    gradient repeated).
     """
     h, w = labels.shape
-    boxes = bounding_boxes(labels, len(counts))
-    bw, bh = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
-    fill = counts / np.maximum(bw * bh, 1)
-    card = (fill >= CARD_FILL) & (bw < CARD_SPAN * w) & (bh < CARD_SPAN * h)
+    boxes = bounding_boxes(labels, len(counts))[touching]
+    x0, y0, x1, y1 = boxes.T
+    bw, bh = x1 - x0, y1 - y0
+    rectangle = counts[touching] / np.maximum(bw * bh, 1) >= CARD_FILL
+    i = BORDER_INSET
+    cornered = ((x0 <= i) | (x1 >= w - i)) & ((y0 <= i) | (y1 >= h - i))
+    card = np.zeros(len(counts), bool)
+    card[touching] = rectangle & cornered & (bw < CARD_SPAN * w) & (bh < CARD_SPAN * h)
     at = int(np.flatnonzero(touching == main)[0])
     field = touching[alike[at]]
     none = np.zeros(0, np.intp)
     if not card[field].all():
         return main, none
-    others = touching[~alike[at] & ~card[touching] & (share[touching] >= PAGE_SHARE)]
+    others = touching[~alike[at] & ~rectangle & (share[touching] >= PAGE_SHARE)]
     if not others.size:
         return main, none
     return int(others[np.argmax(share[others])]), field
@@ -427,11 +432,6 @@ def _lacy(mask: Mask) -> bool:
     return bool(ndimage.binary_erosion(mask, iterations=3).sum() < 0.5 * mask.sum())
 
 
-def _on_edge(mask: Mask) -> bool:
-    """Whether ``mask`` reaches the image's outermost rows or columns."""
-    return bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
-
-
 def _refine_grainy_background(el: Elements, lab: FloatImage) -> Elements:
     """Correct the background of a grainy image, where region growing is least reliable.
 
@@ -483,12 +483,15 @@ def _refine_grainy_background(el: Elements, lab: FloatImage) -> Elements:
         return el
     parts, count = ndimage.label(found)
     sizes = np.bincount(parts.ravel(), minlength=count + 1)
-    for part in np.flatnonzero(sizes >= min_area):
+    # Over a photo, a flat area running off the image is the photo's own (a black
+    # surround, clipped sky): what is laid on a photo has edges region growing cuts along.
+    own = np.zeros(count + 1, bool)
+    if not joins:
+        own[edge_pixels(parts)] = True
+    for part in np.flatnonzero((sizes >= min_area) & ~own):
         mask = parts == part
-        # Thin rims (soft shadows, edge halos) are no elements; solid areas are. Over a
-        # photo, a flat area running off the image is the photo's own (a black surround,
-        # clipped sky): what is laid on a photo has edges that region growing cuts along.
-        if part == 0 or (joins and _lacy(mask)) or (not joins and _on_edge(mask)):
+        # Thin rims (soft shadows, edge halos) are no elements; solid areas are.
+        if part == 0 or (joins and _lacy(mask)):
             continue
         grown = ndimage.binary_dilation(mask, iterations=2) & (labels == 0)
         touching = labels[ndimage.binary_dilation(grown, iterations=2) & (labels > 0)]
