@@ -218,17 +218,12 @@ def _page_behind_cards(
     rectangle = counts[touching] / np.maximum(bw * bh, 1) >= CARD_FILL
     i = BORDER_INSET
     cornered = ((x0 <= i) | (x1 >= w - i)) & ((y0 <= i) | (y1 >= h - i))
-    card = np.zeros(len(counts), bool)
-    card[touching] = rectangle & cornered & (bw < CARD_SPAN * w) & (bh < CARD_SPAN * h)
-    at = int(np.flatnonzero(touching == main)[0])
-    field = touching[alike[at]]
-    none = np.zeros(0, np.intp)
-    if not card[field].all():
-        return main, none
-    others = touching[~alike[at] & ~rectangle & (share[touching] >= PAGE_SHARE)]
-    if not others.size:
-        return main, none
-    return int(others[np.argmax(share[others])]), field
+    card = rectangle & cornered & (bw < CARD_SPAN * w) & (bh < CARD_SPAN * h)
+    field = alike[int(np.flatnonzero(touching == main)[0])]
+    others = touching[~field & ~rectangle & (share[touching] >= PAGE_SHARE)]
+    if not card[field].all() or not others.size:
+        return main, np.zeros(0, np.intp)
+    return int(others[np.argmax(share[others])]), touching[field]
 
 
 PATTERN_REPEATS = 3
