@@ -61,6 +61,15 @@ def merge_cost(
     return cost
 
 
+def _across(
+    adj: NDArray[np.bool_], line: NDArray[np.bool_], rows: NDArray[np.int64]
+) -> NDArray[np.bool_]:
+    """``len(rows) x n``: pairs where one lies on the other and exactly one is an outline
+    (the pairs :data:`STACKED_COST` applies to)."""
+    touching = adj[rows] | adj[:, rows].T
+    return touching & (line[rows, None] != line[None, :])
+
+
 def _reaches(adj: NDArray[np.bool_], src: int, dst: int) -> bool:
     """Whether ``dst`` is reachable from ``src`` through at least one other group."""
     frontier = adj[src].copy()
@@ -106,8 +115,8 @@ def group_elements(
     kind = list(kinds)
     adj = weights > 0
     line = np.zeros(n, bool) if outline is None else outline.copy()
-    across = line[:, None] != line[None, :]
-    cost = merge_cost(area, box, colour, kind, diagonal, stacked=(adj | adj.T) & across)
+    everyone = np.arange(n)
+    cost = merge_cost(area, box, colour, kind, diagonal, stacked=_across(adj, line, everyone))
     blocked = np.zeros((n, n), bool)
     blob = np.arange(n, dtype=np.int64) if blob is None else blob.copy()
     while int(alive.sum()) > max(target, 1):
@@ -142,8 +151,8 @@ def group_elements(
         adj[keep, keep] = False
         blocked[keep] = False
         blocked[:, keep] = False
-        on = ((adj[keep] | adj[:, keep]) & (line != line[keep]))[None, :]
-        row = merge_cost(area, box, colour, kind, diagonal, np.array([keep]), on)[0]
+        rows = np.array([keep])
+        row = merge_cost(area, box, colour, kind, diagonal, rows, _across(adj, line, rows))[0]
         cost[keep] = row
         cost[:, keep] = row
         cost[keep, keep] = np.inf
