@@ -9,6 +9,7 @@ from numpy.typing import NDArray
 from PIL import Image, ImageDraw, ImageFont
 
 from lamina.engines.classic import ClassicEngine, textdet
+from lamina.engines.classic.order import strokes
 from lamina.types import DecomposeParams
 
 RGBA = NDArray[np.uint8]
@@ -195,3 +196,32 @@ def test_small_body_text_lands_whole_in_one_layer_with_soft_edges() -> None:
     letters = image[..., 0] < 250
     coverage = 1.0 - image[..., 0][letters] / 255.0
     assert np.abs(text[..., 3][letters] / 255.0 - coverage).mean() < 0.04
+
+
+def rounded_square(side: int, inset: int, radius: int) -> NDArray[np.bool_]:
+    """A filled square of ``side - 2 * inset`` with corners rounded to ``radius``."""
+    mask = np.zeros((side, side), np.uint8)
+    lo, hi = inset + radius, side - 1 - inset - radius
+    cv2.rectangle(mask, (inset, lo), (side - 1 - inset, hi), 1, -1)
+    cv2.rectangle(mask, (lo, inset), (hi, side - 1 - inset), 1, -1)
+    for cx in (lo, hi):
+        for cy in (lo, hi):
+            cv2.circle(mask, (cx, cy), radius, 1, -1)
+    return mask.astype(bool)
+
+
+def test_the_rim_of_a_tile_round_a_logo_is_no_outline() -> None:
+    """A round-cornered logo on a square tile: the tile shows only as a rim, thin at the
+    sides and wide in the corners. It lies under the logo; an outline drawn over a
+    shape keeps one width all round."""
+    logo = rounded_square(200, 4, 90)
+    tile = np.zeros((200, 200), np.int32)
+    tile[~logo] = 1
+    tile[logo] = 2
+    labels = np.pad(tile, 20)  # the page, 0, round the tile
+    kinds = ["background", "shape", "shape"]
+    areas = np.bincount(labels.ravel(), minlength=3)
+    assert not strokes(labels, kinds, areas)[1]
+    outline = rounded_square(200, 0, 94) & ~logo
+    drawn = np.where(outline, 1, np.where(logo, 2, 0)).astype(np.int32)
+    assert strokes(drawn, kinds, np.bincount(drawn.ravel(), minlength=3))[1]

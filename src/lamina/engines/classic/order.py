@@ -83,8 +83,9 @@ def strokes(labels: Labels, kinds: list[str], areas: NDArray[np.int64]) -> NDArr
     An outline is thin everywhere and winds around what it draws, while a card
     that holds other elements has a body and a bar fills its own rectangle.
     Thickness is twice the 95th percentile of the distance to the element's
-    edge. A stroke is never below what it touches, and its holes are not its
-    own (it has no hidden fill).
+    edge. An outline also keeps one width (:func:`_even`), which the rim of a
+    tile showing around what lies on it does not. A stroke is never below what it
+    touches, and its holes are not its own (it has no hidden fill).
     """
     out = np.zeros(len(kinds), bool)
     for e, sl in enumerate(ndimage.find_objects(labels + 1, max_label=len(kinds))):
@@ -98,11 +99,29 @@ def strokes(labels: Labels, kinds: list[str], areas: NDArray[np.int64]) -> NDArr
         points = np.column_stack(np.nonzero(mine))[:, ::-1].astype(np.int32)
         hull = cv2.contourArea(cv2.convexHull(points))
         out[e] = areas[e] < STROKE_FILL * max(hull, 1.0) or _outlines(labels[sl], mine)
+        out[e] = out[e] and _even(depth, mine)
     return out
 
 
 RING_HOLES = 0.5
 """An outline encloses at least this share of its own area, held by other elements."""
+
+
+STROKE_EVEN = 2.0
+"""A stroke's width along its middle: the 90th percentile at most this many times the median."""
+
+
+def _even(depth: NDArray[np.float32], mine: Mask) -> bool:
+    """Whether a thin element keeps one width along its length, as a drawn line does.
+
+    The rim of a card that shows around what lies on it is thin too and winds around
+    it, but it is thin only where the element on top comes near the card's edge
+    (a disc on a square tile: hairline at the sides, wide in the corners).
+    ``depth`` is the distance transform of ``mine``; its ridge is the line's middle.
+    """
+    ridge = depth[mine & (depth >= cv2.dilate(depth, np.ones((3, 3), np.uint8)))]
+    median, high = np.percentile(ridge, [50, 90])
+    return bool(high <= STROKE_EVEN * median)
 
 
 def _outlines(sub: Labels, mine: Mask) -> bool:
