@@ -111,7 +111,7 @@ STROKE_EVEN = 2.0
 """A stroke's width along its middle: the 90th percentile at most this many times the median."""
 
 
-def _even(depth: NDArray[np.float32], mine: Mask) -> bool:
+def _even(depth: NDArray[np.floating], mine: Mask) -> bool:
     """Whether a thin element keeps one width along its length, as a drawn line does.
 
     The rim of a card that shows around what lies on it is thin too and winds around
