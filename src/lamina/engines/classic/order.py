@@ -92,7 +92,7 @@ def strokes(labels: Labels, kinds: list[str], areas: NDArray[np.int64]) -> NDArr
         if e == 0 or sl is None or kinds[e] not in ("shape", "panel", "element") or areas[e] < 64:
             continue
         mine = np.pad(labels[sl] == e, 1)
-        depth = cv2.distanceTransform(mine.astype(np.uint8), cv2.DIST_L2, 3)
+        depth = np.asarray(cv2.distanceTransform(mine.astype(np.uint8), cv2.DIST_L2, 3), np.float32)
         thickness = 2.0 * float(np.percentile(depth[mine], 95))
         if areas[e] < STROKE_ELONGATION * thickness * thickness:
             continue
@@ -111,7 +111,7 @@ STROKE_EVEN = 2.0
 """A stroke's width along its middle: the 90th percentile at most this many times the median."""
 
 
-def _even(depth: NDArray[np.floating], mine: Mask) -> bool:
+def _even(depth: NDArray[np.float32], mine: Mask) -> bool:
     """Whether a thin element keeps one width along its length, as a drawn line does.
 
     The rim of a card that shows around what lies on it is thin too and winds around
