@@ -40,6 +40,7 @@ from lamina.engines.classic.segment import (
     CROSS,
     adjacency,
     edge_pixels,
+    interior_counts,
     region_means,
     roughness,
     segment,
@@ -566,24 +567,24 @@ def drop_slivers(el: Elements, lab: FloatImage) -> Elements:
     Designed shapes have bodies; an element of which less than a third survives
     a one-pixel erosion is an anti-aliased seam, a shadow's rim or a leftover
     of a peeled outline, and as a layer of its own it would only take the place
-    of a real element.
+    of a real element. Borders are measured once, before any sliver moves: a page
+    of small text holds thousands of elements.
     """
-    labels = el.labels.copy()
-    changed = False
-    a, b, length = adjacency(labels)
+    n = len(el.kinds)
+    interior = interior_counts(el.labels, n)
+    a, b, length = adjacency(el.labels)
+    target = np.arange(n)
     for e, kind in enumerate(el.kinds):
-        if e == 0 or kind not in ("shape", "panel"):
-            continue
-        mine = labels == e
-        if ndimage.binary_erosion(mine).sum() >= mine.sum() / 3:
+        if e == 0 or kind not in ("shape", "panel") or interior[e] >= el.areas[e] / 3:
             continue
         touching = (a == e) | (b == e)
-        if not touching.any():
-            continue
-        other = np.where(a[touching] == e, b[touching], a[touching])
-        labels[mine] = int(other[np.argmax(length[touching])])
-        changed = True
-    return _compact(labels, el.kinds, lab) if changed else el
+        if touching.any():
+            other = np.where(a[touching] == e, b[touching], a[touching])
+            target[e] = int(other[np.argmax(length[touching])])
+    if (target == np.arange(n)).all():
+        return el
+    labels = np.where(el.labels >= 0, target[np.maximum(el.labels, 0)], -1).astype(np.int32)
+    return _compact(labels, el.kinds, lab)
 
 
 def join_hidden_lines(el: Elements, lab: FloatImage) -> Elements:
@@ -595,27 +596,38 @@ def join_hidden_lines(el: Elements, lab: FloatImage) -> Elements:
     (75%) covered by one other element, not a card holding both, are one
     line, partly hidden.
     """
-    text = [e for e, kind in enumerate(el.kinds) if kind == "text"]
+    text = np.array([e for e, kind in enumerate(el.kinds) if kind == "text"], np.int64)
     merged = np.arange(len(el.kinds))
-    for i, a in enumerate(text):
-        for b in text[i + 1 :]:
-            if _hidden_gap(el, a, b):
-                merged[merged == merged[b]] = merged[a]
+    for a, b in _same_line_pairs(el, text):
+        if _hidden_gap(el, a, b):
+            merged[merged == merged[b]] = merged[a]
     if (merged == np.arange(len(el.kinds))).all():
         return el
     joined = np.where(el.labels >= 0, merged[np.maximum(el.labels, 0)], -1).astype(np.int32)
     return _compact(joined, el.kinds, lab)
 
 
+def _same_line_pairs(el: Elements, text: NDArray[np.int64]) -> list[tuple[int, int]]:
+    """Pairs of text pieces (indices into ``el``, in order) of one colour that sit side by
+    side on one line, apart: the candidates :func:`_hidden_gap` looks between."""
+    box = el.bboxes[text].astype(np.float64)
+    colour = el.colours[text].astype(np.float64)
+    i, j = np.triu_indices(text.size, 1)
+    near = np.linalg.norm(colour[i] - colour[j], axis=1) < 14.0
+    i, j = i[near], j[near]
+    top = np.maximum(box[i, 1], box[j, 1])
+    bottom = np.minimum(box[i, 3], box[j, 3])
+    tallest = np.maximum(box[i, 3] - box[i, 1], box[j, 3] - box[j, 1])
+    apart = (box[j, 0] > box[i, 2]) | (box[i, 0] > box[j, 2])
+    keep = apart & (bottom - top >= 0.7 * tallest)
+    return [(int(a), int(b)) for a, b in zip(text[i[keep]], text[j[keep]], strict=True)]
+
+
 def _hidden_gap(el: Elements, a: int, b: int) -> bool:
-    """Whether text pieces ``a`` and ``b`` sit on one line with one element over the gap."""
-    if np.linalg.norm(el.colours[a] - el.colours[b]) >= 14.0:
-        return False
+    """Whether text pieces ``a`` and ``b`` (a :func:`_same_line_pairs` pair) have one
+    element over the gap between them."""
     left, right = sorted((el.bboxes[a], el.bboxes[b]), key=lambda box: int(box[0]))
     top, bottom = int(max(left[1], right[1])), int(min(left[3], right[3]))
-    tallest = max(left[3] - left[1], right[3] - right[1])
-    if right[0] <= left[2] or bottom - top < 0.7 * tallest:
-        return False
     gap = (int(left[2]), top, int(right[0]), bottom)
     line = (int(left[0]), int(min(left[1], right[1])), int(right[2]), int(max(left[3], right[3])))
     return covering_element(el.labels, el.bboxes, gap, line, [a, b]) is not None

@@ -360,7 +360,7 @@ def mixture_regions(labels: Labels, lab: FloatImage, n: int, *, max_area: int) -
     most; a thin genuine element (a rule, a 1-pixel stroke) does not.
     """
     means, counts = region_means(lab, labels, n)
-    interior = _interior_counts(labels, n)
+    interior = interior_counts(labels, n)
     thin = (interior <= 0.25 * counts) | (counts <= 2)
     candidates = thin & (counts <= max_area)
     flags = np.zeros(n, bool)
@@ -403,7 +403,7 @@ def _distinct(labels: Labels, means: FloatImage, n: int, *, min_distance: float)
     return nearest >= min_distance
 
 
-def _interior_counts(labels: Labels, n: int) -> NDArray[np.int64]:
+def interior_counts(labels: Labels, n: int) -> NDArray[np.int64]:
     """Pixels of each label whose four neighbours share it."""
     same = labels >= 0
     same[1:] &= labels[1:] == labels[:-1]

@@ -11,6 +11,28 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.spatial import cKDTree
+
+
+def _near_pairs(boxes: NDArray[np.float64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Pairs ``i < j`` of boxes whose centres lie close enough for a link to be possible.
+
+    Linked glyphs are at most a glyph's height apart, so their centres lie within
+    ``max(w) + 2 * max(h)`` of each other, pair-wise maxima: less than twice the larger of
+    the two boxes' ``w + 2 * h``. Each box looks that far around itself, and the pair is
+    found from the larger one; a page of text is then thousands of glyphs, not millions
+    of pairs.
+    """
+    centres = (boxes[:, :2] + boxes[:, 2:]) / 2.0
+    reach = 2.0 * ((boxes[:, 2] - boxes[:, 0]) + 2.0 * (boxes[:, 3] - boxes[:, 1])) + 1.0
+    tree = cKDTree(centres)
+    found = tree.query_ball_point(centres, reach)
+    counts = np.fromiter((len(f) for f in found), np.int64, len(found))
+    i = np.repeat(np.arange(len(found)), counts)
+    j = np.concatenate([np.asarray(f, np.int64) for f in found]) if counts.sum() else i
+    pairs = np.unique(np.stack([np.minimum(i, j), np.maximum(i, j)], axis=1), axis=0)
+    pairs = pairs[pairs[:, 0] < pairs[:, 1]]
+    return pairs[:, 0], pairs[:, 1]
 
 
 def group_glyphs(
@@ -33,19 +55,19 @@ def group_glyphs(
         return parent
     b = bboxes[idx].astype(np.float64)
     c = colours[idx].astype(np.float64)
+    ii, jj = _near_pairs(b)
     w = b[:, 2] - b[:, 0]
     h = b[:, 3] - b[:, 1]
-    gap_x = np.maximum(b[:, None, 0], b[None, :, 0]) - np.minimum(b[:, None, 2], b[None, :, 2])
-    gap_y = np.maximum(b[:, None, 1], b[None, :, 1]) - np.minimum(b[:, None, 3], b[None, :, 3])
-    h_max = np.maximum(h[:, None], h[None, :])
-    h_min = np.minimum(h[:, None], h[None, :])
-    w_min = np.minimum(w[:, None], w[None, :])
-    colour_ok = np.sqrt(((c[:, None] - c[None, :]) ** 2).sum(axis=2)) < max_colour_distance
+    gap_x = np.maximum(b[ii, 0], b[jj, 0]) - np.minimum(b[ii, 2], b[jj, 2])
+    gap_y = np.maximum(b[ii, 1], b[jj, 1]) - np.minimum(b[ii, 3], b[jj, 3])
+    h_max = np.maximum(h[ii], h[jj])
+    h_min = np.minimum(h[ii], h[jj])
+    w_min = np.minimum(w[ii], w[jj])
+    colour_ok = np.sqrt(((c[ii] - c[jj]) ** 2).sum(axis=1)) < max_colour_distance
     same_line = (gap_x <= 1.0 * h_max) & (-gap_y >= 0.3 * h_min) & (h_max <= 3.5 * h_min)
     stacked = (gap_y <= 0.4 * h_max) & (-gap_x >= 0.3 * w_min)
     linked = colour_ok & (same_line | stacked)
-    np.fill_diagonal(linked, False)
-    ii, jj = np.nonzero(np.triu(linked))
+    ii, jj = ii[linked], jj[linked]
 
     def find(x: int) -> int:
         while parent[x] != x:
