@@ -29,6 +29,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image, ImageDraw, ImageFont
 
 from bench.baselines import kmeans_layers
 from bench.synth import CATEGORIES, generate
@@ -77,12 +78,39 @@ RENDER_LIMIT = 2048
 fonts and noise at 40 MP would cost minutes and measure nothing the engine does differently."""
 
 
-def write_designs(folder: Path, size: int, repeats: int) -> None:
-    """Render the designs one configuration of ``size`` pixels uses into ``folder``."""
+TEXT_FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+WORDS = ("lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit", "sed")
+
+
+def text_page(seed: int, side: int) -> np.ndarray:
+    """A white page of black body text, 14 px type per 1024 px of side: the input with
+    the most elements per pixel (every letter is one), as a document scan or a slide of
+    small print is."""
+    size = max(8, round(14 * side / 1024))
+    try:
+        font: ImageFont.FreeTypeFont | ImageFont.ImageFont = ImageFont.truetype(TEXT_FONT, size)
+    except OSError:
+        font = ImageFont.load_default(size)
+    page = Image.new("RGB", (side, side), (255, 255, 255))
+    draw = ImageDraw.Draw(page)
+    rng = np.random.default_rng(seed)
+    step = round(size * 1.25)
+    for y in range(step, side - step, step):
+        words = rng.choice(WORDS, size=side // (3 * size) + 1)
+        draw.text((step, y), " ".join(words), font=font, fill=(0, 0, 0))
+    rgb = np.asarray(page)
+    return np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
+
+
+def write_designs(folder: Path, size: int, repeats: int, content: str = "designs") -> None:
+    """Render the inputs one configuration of ``size`` pixels uses into ``folder``:
+    the synthetic designs (``designs``) or pages of body text (``text``)."""
     folder.mkdir(parents=True, exist_ok=True)
     cats = CATEGORIES
 
     def design(seed: int, category: str) -> np.ndarray:
+        if content == "text":
+            return text_page(seed, size)
         side = min(size, RENDER_LIMIT)
         image = generate(seed, size=(side, side), category=category).image
         if side == size:
@@ -149,6 +177,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="layer counts, swept at 1024 px (or the only size given); other sizes use 4",
     )
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--content",
+        choices=("designs", "text"),
+        default="designs",
+        help="synthetic designs (default) or pages of 14 px body text per 1024 px",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--child", choices=METHODS, help=argparse.SUPPRESS)
     parser.add_argument("--designs", type=Path, help=argparse.SUPPRESS)
@@ -165,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="lamina-speed-") as tmp:
         for size in sorted(set(args.sizes)):
-            write_designs(Path(tmp) / str(size), size, args.repeats)
+            write_designs(Path(tmp) / str(size), size, args.repeats, args.content)
         for size, layers in configs:
             folder = Path(tmp) / str(size)
             classic = _child("classic", folder, layers)
