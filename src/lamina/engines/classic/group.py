@@ -119,17 +119,15 @@ def group_elements(
     cost = merge_cost(area, box, colour, kind, diagonal, stacked=_across(adj, line, everyone))
     blocked = np.zeros((n, n), bool)
     blob = np.arange(n, dtype=np.int64) if blob is None else blob.copy()
+    best = _RowBest(n)
+    best.update(everyone, cost, blocked, alive, blob)
     while int(alive.sum()) > max(target, 1):
-        masked = np.where(blocked | ~alive[:, None] | ~alive[None, :], np.inf, cost)
-        inside = blob[:, None] == blob[None, :]
-        if np.isfinite(masked[inside]).any():
-            masked[~inside] = np.inf
-        flat = int(np.argmin(masked))
-        i, j = divmod(flat, n)
-        if not np.isfinite(masked[i, j]):
+        i, j = best.pick()
+        if i < 0:
             break
         if _reaches(adj, i, j) or _reaches(adj, j, i):
             blocked[i, j] = blocked[j, i] = True
+            best.update(np.array([i, j]), cost, blocked, alive, blob)
             continue
         keep, gone = min(i, j), max(i, j)
         total = area[keep] + area[gone]
@@ -156,8 +154,58 @@ def group_elements(
         cost[keep] = row
         cost[:, keep] = row
         cost[keep, keep] = np.inf
+        best.forget(gone)
+        stale = best.pointing_at(keep, gone) | (blob == blob[keep]) | (row <= best.value_all)
+        best.update(np.flatnonzero(stale & alive), cost, blocked, alive, blob)
     ids = np.flatnonzero(alive)
     return _stacked(weights, [members[i] for i in ids], area[ids])
+
+
+class _RowBest:
+    """Each group's cheapest partner, overall and within its blob, kept per row so that a
+    merge recomputes a few rows, not the whole ``n x n`` matrix (a page of text has a
+    thousand elements). :meth:`pick` returns the pair a full ``argmin`` over the masked
+    matrix would (blob pairs first, then the first row, then the first column)."""
+
+    def __init__(self, n: int) -> None:
+        self.value_all = np.full(n, np.inf)
+        self.arg_all = np.zeros(n, np.int64)
+        self.value_in = np.full(n, np.inf)
+        self.arg_in = np.zeros(n, np.int64)
+
+    def update(
+        self,
+        rows: NDArray[np.int64],
+        cost: NDArray[np.float64],
+        blocked: NDArray[np.bool_],
+        alive: NDArray[np.bool_],
+        blob: NDArray[np.int64],
+    ) -> None:
+        if rows.size == 0:
+            return
+        masked = np.where(blocked[rows] | ~alive[None, :], np.inf, cost[rows])
+        at = np.arange(rows.size)
+        self.arg_all[rows] = np.argmin(masked, axis=1)
+        self.value_all[rows] = masked[at, self.arg_all[rows]]
+        masked[blob[rows][:, None] != blob[None, :]] = np.inf
+        self.arg_in[rows] = np.argmin(masked, axis=1)
+        self.value_in[rows] = masked[at, self.arg_in[rows]]
+
+    def forget(self, row: int) -> None:
+        self.value_all[row] = self.value_in[row] = np.inf
+
+    def pointing_at(self, *cols: int) -> NDArray[np.bool_]:
+        return np.isin(self.arg_all, cols) | np.isin(self.arg_in, cols)
+
+    def pick(self) -> tuple[int, int]:
+        """The cheapest pair, ``(-1, -1)`` when none is left."""
+        values, args = (
+            (self.value_in, self.arg_in)
+            if np.isfinite(self.value_in).any()
+            else (self.value_all, self.arg_all)
+        )
+        i = int(np.argmin(values))
+        return (i, int(args[i])) if np.isfinite(values[i]) else (-1, -1)
 
 
 def _stacked(
