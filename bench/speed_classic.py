@@ -38,8 +38,15 @@ METHODS = ("classic", "kmeans")
 DEFAULT_OUT = Path("docs/benchmarks/classic-speed.md")
 
 
+def ink_left(image: np.ndarray, background: np.ndarray) -> float:
+    """Share of a text page's ink (pixels darker than 100) still dark in layer 0."""
+    ink = image[..., :3].max(axis=2) < 100
+    return float((background[..., :3][ink].min(axis=1) < 128).mean()) if ink.any() else 0.0
+
+
 def measure(method: str, folder: Path, layers: int) -> dict[str, float]:
-    """Median seconds per image and peak RSS (MiB) of this process for one configuration.
+    """Median seconds per image and peak RSS (MiB) of this process for one configuration,
+    and the median :func:`ink_left` of layer 0 (meaningful on pages of text only).
 
     ``folder`` holds ``warm.npy`` and ``0.npy``, ``1.npy``, ... (RGBA designs).
     """
@@ -48,19 +55,24 @@ def measure(method: str, folder: Path, layers: int) -> dict[str, float]:
 
     engine = ClassicEngine()
 
-    def run(name: str, seed: int) -> float:
+    def run(name: str, seed: int) -> tuple[float, float]:
         image = np.load(folder / f"{name}.npy")
         start = time.perf_counter()
         if method == "classic":
-            engine.decompose(image, DecomposeParams(num_layers=layers, seed=seed))
+            out = engine.decompose(image, DecomposeParams(num_layers=layers, seed=seed))
+            background = out.layers[0].rgba
         else:
-            kmeans_layers(image, layers, seed=seed)
-        return time.perf_counter() - start
+            background = kmeans_layers(image, layers, seed=seed)[0]
+        return time.perf_counter() - start, ink_left(image, background)
 
     run("warm", 0)
     designs = sorted(int(p.stem) for p in folder.glob("[0-9]*.npy"))
-    times = [run(str(i), i) for i in designs]
-    return {"median_s": statistics.median(times), "peak_rss_mib": _peak_rss_kib() / 1024.0}
+    runs = [run(str(i), i) for i in designs]
+    return {
+        "median_s": statistics.median(t for t, _ in runs),
+        "peak_rss_mib": _peak_rss_kib() / 1024.0,
+        "ink_left": statistics.median(k for _, k in runs),
+    }
 
 
 def _peak_rss_kib() -> int:
@@ -139,23 +151,28 @@ def _child(method: str, folder: Path, layers: int) -> dict[str, float]:
     return result
 
 
-def render(rows: Sequence[tuple[int, int, dict[str, float], dict[str, float]]], cmd: str) -> str:
-    """Markdown table: classic vs k-means, with the time ratio."""
+def render(
+    rows: Sequence[tuple[int, int, dict[str, float], dict[str, float]]], cmd: str, *, ink: bool
+) -> str:
+    """Markdown table: classic vs k-means, with the time ratio (and, for pages of text,
+    the share of the ink each leaves in layer 0)."""
+    extra = " | classic ink left in layer 0 | k-means ink left in layer 0" if ink else ""
     lines = [
         "# Classic engine: speed and memory",
         "",
         f"Command: `{cmd}`",
         "",
         "| side | MP | layers | classic median s | classic peak RSS MiB "
-        "| k-means median s | k-means peak RSS MiB | time ratio |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| k-means median s | k-means peak RSS MiB | time ratio{extra} |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if ink else ""),
     ]
     for size, layers, c, k in rows:
         ratio = c["median_s"] / max(k["median_s"], 1e-9)
+        left = f" | {c['ink_left']:.3f} | {k['ink_left']:.3f}" if ink else ""
         lines.append(
             f"| {size} | {size * size / 1e6:.1f} | {layers} | {c['median_s']:.3f} "
             f"| {c['peak_rss_mib']:.0f} "
-            f"| {k['median_s']:.3f} | {k['peak_rss_mib']:.0f} | {ratio:.2f} |"
+            f"| {k['median_s']:.3f} | {k['peak_rss_mib']:.0f} | {ratio:.2f}{left} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -209,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{size} px, {layers} layers: classic {classic}, kmeans {baseline}", file=sys.stderr
             )
     cmd = "python -m bench.speed_classic " + " ".join(sys.argv[1:] if argv is None else argv)
-    report = render(rows, cmd.strip())
+    report = render(rows, cmd.strip(), ink=args.content == "text")
     print(report)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(report, encoding="utf-8")
