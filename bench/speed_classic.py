@@ -95,9 +95,9 @@ WORDS = ("lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", 
 
 
 def text_page(seed: int, side: int) -> np.ndarray:
-    """A white page of black body text, 14 px type per 1024 px of side: the input with
-    the most elements per pixel (every letter is one), as a document scan or a slide of
-    small print is."""
+    """A white page of black body text, 14 px type per 1024 px of side, set line under line
+    within margins: the input with the most elements per pixel (every letter is one), as
+    a document scan or a slide of small print is."""
     size = max(8, round(14 * side / 1024))
     try:
         font: ImageFont.FreeTypeFont | ImageFont.ImageFont = ImageFont.truetype(TEXT_FONT, size)
@@ -107,9 +107,14 @@ def text_page(seed: int, side: int) -> np.ndarray:
     draw = ImageDraw.Draw(page)
     rng = np.random.default_rng(seed)
     step = round(size * 1.25)
-    for y in range(step, side - step, step):
-        words = rng.choice(WORDS, size=side // (3 * size) + 1)
-        draw.text((step, y), " ".join(words), font=font, fill=(0, 0, 0))
+    for y in range(step, side - 2 * step, step):
+        line = str(rng.choice(WORDS))
+        while True:  # fill the line up to the right margin, as set body text does
+            longer = f"{line} {rng.choice(WORDS)}"
+            if draw.textlength(longer, font=font) > side - 2 * step:
+                break
+            line = longer
+        draw.text((step, y), line, font=font, fill=(0, 0, 0))
     rgb = np.asarray(page)
     return np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
 

@@ -173,7 +173,7 @@ def test_a_blurred_element_on_a_flat_page_gets_its_own_layer() -> None:
 
 
 def small_type() -> RGBA:
-    """Three lines of 9-pixel body text on a white page: one-pixel anti-aliased strokes."""
+    """Three lines of 11 px body text on a white page: one-pixel anti-aliased strokes."""
     img = Image.new("RGB", (400, 400), (255, 255, 255))
     draw = ImageDraw.Draw(img)
     font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 11)

@@ -567,8 +567,8 @@ def drop_slivers(el: Elements, lab: FloatImage) -> Elements:
     Designed shapes have bodies; an element of which less than a third survives
     a one-pixel erosion is an anti-aliased seam, a shadow's rim or a leftover
     of a peeled outline, and as a layer of its own it would only take the place
-    of a real element. Borders are measured once, before any sliver moves: a page
-    of small text holds thousands of elements.
+    of a real element. Borders and interiors are measured once, before any sliver
+    moves: a page of small text holds thousands of elements.
     """
     n = len(el.kinds)
     interior = interior_counts(el.labels, n)
@@ -583,7 +583,13 @@ def drop_slivers(el: Elements, lab: FloatImage) -> Elements:
             target[e] = int(other[np.argmax(length[touching])])
     if (target == np.arange(n)).all():
         return el
-    labels = np.where(el.labels >= 0, target[np.maximum(el.labels, 0)], -1).astype(np.int32)
+    # Slivers move in index order: one given to a later sliver moves on with it, one
+    # given to an earlier sliver, already gone, keeps that label.
+    final = target.copy()
+    for e in range(n - 1, -1, -1):
+        if target[e] > e:
+            final[e] = final[target[e]]
+    labels = np.where(el.labels >= 0, final[np.maximum(el.labels, 0)], -1).astype(np.int32)
     return _compact(labels, el.kinds, lab)
 
 
@@ -609,18 +615,24 @@ def join_hidden_lines(el: Elements, lab: FloatImage) -> Elements:
 
 def _same_line_pairs(el: Elements, text: NDArray[np.int64]) -> list[tuple[int, int]]:
     """Pairs of text pieces (indices into ``el``, in order) of one colour that sit side by
-    side on one line, apart: the candidates :func:`_hidden_gap` looks between."""
+    side on one line, apart: the candidates :func:`_hidden_gap` looks between. Rows are
+    taken in blocks so that memory stays linear in the number of pieces."""
     box = el.bboxes[text].astype(np.float64)
-    colour = el.colours[text].astype(np.float64)
-    i, j = np.triu_indices(text.size, 1)
-    near = np.linalg.norm(colour[i] - colour[j], axis=1) < 14.0
-    i, j = i[near], j[near]
-    top = np.maximum(box[i, 1], box[j, 1])
-    bottom = np.minimum(box[i, 3], box[j, 3])
-    tallest = np.maximum(box[i, 3] - box[i, 1], box[j, 3] - box[j, 1])
-    apart = (box[j, 0] > box[i, 2]) | (box[i, 0] > box[j, 2])
-    keep = apart & (bottom - top >= 0.7 * tallest)
-    return [(int(a), int(b)) for a, b in zip(text[i[keep]], text[j[keep]], strict=True)]
+    colour = el.colours[text]
+    tall = box[:, 3] - box[:, 1]
+    pairs: list[tuple[int, int]] = []
+    for start in range(0, text.size, 256):
+        rows = np.arange(start, min(start + 256, text.size))
+        i, j = np.nonzero(rows[:, None] < np.arange(text.size)[None, :])
+        i = rows[i]
+        near = np.linalg.norm(colour[i] - colour[j], axis=1) < 14.0
+        i, j = i[near], j[near]
+        top = np.maximum(box[i, 1], box[j, 1])
+        bottom = np.minimum(box[i, 3], box[j, 3])
+        apart = (box[j, 0] > box[i, 2]) | (box[i, 0] > box[j, 2])
+        keep = apart & (bottom - top >= 0.7 * np.maximum(tall[i], tall[j]))
+        pairs += [(int(a), int(b)) for a, b in zip(text[i[keep]], text[j[keep]], strict=True)]
+    return pairs
 
 
 def _hidden_gap(el: Elements, a: int, b: int) -> bool:

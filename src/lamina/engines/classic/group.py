@@ -181,6 +181,7 @@ class _RowBest:
         alive: NDArray[np.bool_],
         blob: NDArray[np.int64],
     ) -> None:
+        """Recompute ``rows``' cheapest partners from the current matrix and state."""
         if rows.size == 0:
             return
         masked = np.where(blocked[rows] | ~alive[None, :], np.inf, cost[rows])
@@ -192,9 +193,11 @@ class _RowBest:
         self.value_in[rows] = masked[at, self.arg_in[rows]]
 
     def forget(self, row: int) -> None:
+        """A merged-away group offers no pair any more."""
         self.value_all[row] = self.value_in[row] = np.inf
 
     def pointing_at(self, *cols: int) -> NDArray[np.bool_]:
+        """Rows whose cheapest partner (overall or in the blob) is one of ``cols``."""
         return np.isin(self.arg_all, cols) | np.isin(self.arg_in, cols)
 
     def pick(self) -> tuple[int, int]:

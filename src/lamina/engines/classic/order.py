@@ -98,8 +98,8 @@ def strokes(labels: Labels, kinds: list[str], areas: NDArray[np.int64]) -> NDArr
             continue
         points = np.column_stack(np.nonzero(mine))[:, ::-1].astype(np.int32)
         hull = cv2.contourArea(cv2.convexHull(points))
-        out[e] = areas[e] < STROKE_FILL * max(hull, 1.0) or _outlines(labels[sl], mine)
-        out[e] = out[e] and _even(depth, mine)
+        thin = areas[e] < STROKE_FILL * max(hull, 1.0) or _outlines(labels[sl], mine)
+        out[e] = thin and _even(depth, mine)
     return out
 
 

@@ -146,11 +146,11 @@ def render_layers(
                 inside = cv2.erode(m8, CROSS).astype(bool) & (owner[ys_, xs_] == k)
             if inside.sum() < 0.25 * m8.sum():
                 # Hairlines (small type) have not even a centre line: their pixels of
-                # strongest contrast with what lies below are the ink.
+                # strongest contrast with what lies below, near each, are the ink.
                 inside = m8.astype(bool) & (owner[ys_, xs_] == k)
                 contrast = np.abs(image_f[ys_, xs_] - premul[ys_, xs_]).sum(axis=2)
-                if inside.any():
-                    inside &= contrast >= 0.8 * float(contrast[inside].max())
+                peak = cv2.dilate(np.where(inside, contrast, 0.0).astype(np.float32), kernel)
+                inside &= contrast >= 0.8 * peak
             if edge.any() and inside.any():
                 sub = colour[ys_, xs_].astype(np.float32) / 255.0
                 fg, known = local_colour(sub, inside, sigma=float(2 * band))

@@ -161,6 +161,15 @@ GRAIN_PART_AREA = 0.01
 its own edges happen to enclose (a letter, a stripe)."""
 
 
+def page_region(labels: Labels) -> Mask | None:
+    """The region holding most of the image border (``None`` when no border pixel is valid)."""
+    border = edge_pixels(labels)
+    border = border[border >= 0]
+    if border.size == 0:
+        return None
+    return labels == int(np.argmax(np.bincount(border)))
+
+
 def split_page(
     labels: Labels, lab: FloatImage, *, threshold: float, min_area: float, grainy: bool = False
 ) -> Labels:
@@ -176,11 +185,9 @@ def split_page(
     (a photo), parts reaching the image's edge stay page too. Only the page is cut:
     letters' and outlines' edges stay as they are.
     """
-    border = edge_pixels(labels)
-    border = border[border >= 0]
-    if border.size == 0:
+    page = page_region(labels)
+    if page is None:
         return labels
-    page = labels == int(np.argmax(np.bincount(border)))
     parts = connected_regions(lab, page & ~seam_pixels(lab, threshold), threshold=threshold)
     count = int(parts.max()) + 1
     if count <= 1:
@@ -228,12 +235,8 @@ def page_ink(labels: Labels, lab: FloatImage, texture: Mask, *, threshold: float
     :data:`INK_DISTANCE` away from the page's local colour is a mark, seams aside
     (:func:`seam_pixels`: the anti-aliased rims of shapes the page was given).
     """
-    border = edge_pixels(labels)
-    border = border[border >= 0]
-    if border.size == 0:
-        return labels
-    page = labels == int(np.argmax(np.bincount(border)))
-    if texture[page].mean() > 0.5:
+    page = page_region(labels)
+    if page is None or texture[page].mean() > 0.5:
         return labels
     far = np.zeros_like(page)
     for _ in range(2):  # the second pass leaves the marks out of the page's colour

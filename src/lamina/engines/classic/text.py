@@ -29,7 +29,7 @@ def _near_pairs(boxes: NDArray[np.float64]) -> tuple[NDArray[np.int64], NDArray[
     found = tree.query_ball_point(centres, reach)
     counts = np.fromiter((len(f) for f in found), np.int64, len(found))
     i = np.repeat(np.arange(len(found)), counts)
-    j = np.concatenate([np.asarray(f, np.int64) for f in found]) if counts.sum() else i
+    j = np.concatenate([np.asarray(f, np.int64) for f in found])  # each finds itself
     pairs = np.unique(np.stack([np.minimum(i, j), np.maximum(i, j)], axis=1), axis=0)
     pairs = pairs[pairs[:, 0] < pairs[:, 1]]
     return pairs[:, 0], pairs[:, 1]
