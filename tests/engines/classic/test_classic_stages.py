@@ -133,6 +133,22 @@ def test_glyphs_of_one_colour_on_one_line_group() -> None:
     assert alone[1] == 1
 
 
+def test_small_glyphs_of_one_ink_at_different_coverage_group() -> None:
+    """7 px type on a white page: a thin letter's mean is pale grey, a bold one's near
+    black, a red letter's pink; one ink (on one line from the page colour) joins a line,
+    another ink does not, and without the page colour the grey letters stay apart."""
+    boxes = np.array([[0, 0, 5, 7], [6, 0, 8, 7], [9, 1, 14, 7], [15, 0, 20, 7]])
+    page = np.array([100, 0, 0], np.float32)
+    colours = np.array([[30, 0, 0], [65, 0, 0], [45, 0, 0], [55, 50, 30]], np.float32)
+    groups = group_glyphs(boxes, colours, np.ones(4, bool), page=page)
+    assert groups[0] == groups[1] == groups[2]
+    assert groups[3] != groups[0]
+    apart = group_glyphs(boxes, colours, np.ones(4, bool))
+    assert len({int(g) for g in apart[:3]}) == 3
+    big = boxes * 4  # large type has solid cores: its means are its inks
+    assert len({int(g) for g in group_glyphs(big, colours, np.ones(4, bool), page=page)}) == 4
+
+
 # --- order -----------------------------------------------------------------------------
 
 

@@ -37,10 +37,12 @@ from lamina.engines.classic.order import (
 from lamina.engines.classic.overlay import find_overlays, peel
 from lamina.engines.classic.salient import salient_object
 from lamina.engines.classic.segment import (
+    CLEAN_NOISE,
     CROSS,
     adjacency,
     edge_pixels,
     interior_counts,
+    noise_level,
     region_means,
     roughness,
     segment,
@@ -326,7 +328,10 @@ def find_elements(lab: FloatImage, valid: Mask, lines: Labels | None = None) -> 
                 target[c] = parent
                 glyph[c] = False
     target[is_bg] = bg
-    line = group_glyphs(bboxes, colours, glyph)
+    # Small type's mean colours are ink diluted by the page (clean pages only: a photo's
+    # fragments all lie somewhere off its median colour).
+    clean = noise_level(lab, valid) < CLEAN_NOISE
+    line = group_glyphs(bboxes, colours, glyph, page=colours[bg] if clean else None)
     for members in detected:
         groups = np.unique(line[members])
         line[np.isin(line, groups)] = groups.min()

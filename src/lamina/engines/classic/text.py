@@ -13,6 +13,13 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
+SMALL_GLYPH = 8
+"""Glyphs at most this many pixels high (at the working size) are matched by ink direction."""
+INK_CONTRAST = 25.0
+"""Lab distance from the page a small glyph's mean colour needs to count as ink."""
+MIN_INK_COSINE = 0.97
+"""Cosine between two glyphs' directions from the page colour for one ink (about 14 degrees)."""
+
 
 def _near_pairs(boxes: NDArray[np.float64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Pairs ``i < j`` of boxes whose centres lie close enough for a link to be possible.
@@ -40,6 +47,7 @@ def group_glyphs(
     colours: NDArray[np.float32],
     candidate: NDArray[np.bool_],
     *,
+    page: NDArray[np.float32] | None = None,
     max_colour_distance: float = 14.0,
 ) -> NDArray[np.int64]:
     """Text-line group of each region (``n``): equal ids share a line.
@@ -47,6 +55,11 @@ def group_glyphs(
     ``bboxes`` is ``n x 4`` ``(x0, y0, x1, y1)`` end-exclusive, ``colours`` ``n x 3``
     Lab means, ``candidate`` marks glyph-sized regions; other regions keep a
     group of their own. Group ids are region indices (the group's smallest).
+
+    Small type is mostly anti-aliased rim, so a letter's mean colour is its ink mixed
+    with the ``page`` by its coverage: an ``i`` is grey where an ``m`` is black. Letters
+    up to :data:`SMALL_GLYPH` pixels high whose colours lie on one line from the page
+    colour (the same ink at different coverage) therefore match too.
     """
     n = bboxes.shape[0]
     parent = np.arange(n)
@@ -64,6 +77,14 @@ def group_glyphs(
     h_min = np.minimum(h[ii], h[jj])
     w_min = np.minimum(w[ii], w[jj])
     colour_ok = np.sqrt(((c[ii] - c[jj]) ** 2).sum(axis=1)) < max_colour_distance
+    if page is not None:
+        ink = c - page.astype(np.float64)
+        norm = np.linalg.norm(ink, axis=1)
+        unit = ink / np.maximum(norm, 1e-6)[:, None]
+        small = (h[ii] <= SMALL_GLYPH) & (h[jj] <= SMALL_GLYPH)
+        inked = (norm[ii] >= INK_CONTRAST) & (norm[jj] >= INK_CONTRAST)
+        one_ink = (unit[ii] * unit[jj]).sum(axis=1) >= MIN_INK_COSINE
+        colour_ok |= small & inked & one_ink
     same_line = (gap_x <= 1.0 * h_max) & (-gap_y >= 0.3 * h_min) & (h_max <= 3.5 * h_min)
     stacked = (gap_y <= 0.4 * h_max) & (-gap_x >= 0.3 * w_min)
     linked = colour_ok & (same_line | stacked)
