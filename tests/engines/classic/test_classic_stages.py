@@ -514,6 +514,24 @@ def test_specks_of_the_backdrop_go_back_to_the_background() -> None:
     assert (out.labels[60:64, 10:14] == 2).all() and (out.labels[20:40, 10:30] == 1).all()
 
 
+def test_a_letter_among_ink_left_on_a_clean_page_stays_an_element() -> None:
+    """On a page of small print the page keeps a few dark pixels (other letters' rims)
+    round each letter, so the letter's colour lies within the 5..95% range of its
+    surround; it is still no backdrop: hardly any of the surround has its colour."""
+    from lamina.engines.classic.analyse import Elements, bounding_boxes, drop_backdrop_specks
+    from lamina.engines.classic.segment import region_means
+
+    lab = np.zeros((40, 40, 3), np.float32)
+    lab[..., 0] = 100.0  # a white page
+    labels = np.zeros((40, 40), np.int32)
+    labels[18:22, 18:21] = 1  # a small black letter
+    lab[18:22, 18:21, 0] = 20.0
+    lab[16, 15:21, 0] = 15.0  # six dark rim pixels of the letters around it, left as page
+    colours, areas = region_means(lab, labels, 2)
+    el = Elements(labels, ["background", "text"], areas, bounding_boxes(labels, 2), colours)
+    assert drop_backdrop_specks(el, lab).kinds == ["background", "text"]
+
+
 def test_a_rounded_card_is_completed_under_what_covers_its_corner() -> None:
     from lamina.engines.classic.order import amodal_mask
     from lamina.engines.classic.overlay import box_mask
