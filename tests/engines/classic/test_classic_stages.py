@@ -446,6 +446,33 @@ def test_thin_shape_elements_join_their_neighbour() -> None:
     assert (out.labels[10:40, 10:40] == 1).all()
 
 
+def test_a_stray_letter_of_small_print_is_no_sliver() -> None:
+    """An ``l`` of 7 px type that did not join its line is as thin as a seam, but it is
+    ink beside a line of the same ink: it stays an element. The same stroke far from
+    any line, or one of the page's own colour beside it, is a sliver still."""
+    from lamina.engines.classic.analyse import Elements, bounding_boxes, drop_slivers
+    from lamina.engines.classic.segment import region_means
+
+    labels = np.zeros((40, 80), np.int32)
+    labels[10:17, 10:40] = 1  # a line of small print (one element)
+    labels[10:17, 42] = 2  # a one-pixel-wide letter beside it
+    labels[30:37, 70] = 3  # the same stroke far from any line
+    labels[10:17, 6] = 4  # a pale seam beside the line
+    lab = np.zeros((40, 80, 3), np.float32)
+    lab[..., 0] = 100.0
+    lab[labels == 1] = (30, 0, 0)
+    lab[labels == 2] = (55, 0, 0)  # mostly anti-aliased: grey, on the black line's axis
+    lab[labels == 3] = (55, 0, 0)
+    lab[labels == 4] = (90, 0, 0)
+    colours, areas = region_means(lab, labels, 5)
+    kinds = ["background", "text", "shape", "shape", "shape"]
+    el = Elements(labels, kinds, areas, bounding_boxes(labels, 5), colours)
+    out = drop_slivers(el, lab)
+    assert out.kinds == ["background", "text", "shape"]
+    assert (out.labels[10:17, 42] == 2).all()
+    assert (out.labels[30:37, 70] == 0).all() and (out.labels[10:17, 6] == 0).all()
+
+
 def test_a_text_line_split_by_a_shape_laid_over_it_is_one_element() -> None:
     from lamina.engines.classic.analyse import Elements, bounding_boxes, join_hidden_lines
     from lamina.engines.classic.segment import region_means

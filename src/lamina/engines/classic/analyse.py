@@ -39,6 +39,7 @@ from lamina.engines.classic.salient import salient_object
 from lamina.engines.classic.segment import (
     CLEAN_NOISE,
     CROSS,
+    INK_DISTANCE,
     adjacency,
     edge_pixels,
     interior_counts,
@@ -55,7 +56,7 @@ from lamina.engines.classic.spill import (
     nearest_element,
     shadow_opacity,
 )
-from lamina.engines.classic.text import group_glyphs
+from lamina.engines.classic.text import SMALL_GLYPH, group_glyphs, same_ink
 from lamina.engines.classic.textdet import available as textdet_available
 from lamina.engines.classic.textdet import text_lines
 
@@ -572,10 +573,15 @@ def drop_slivers(el: Elements, lab: FloatImage) -> Elements:
     Designed shapes have bodies; an element of which less than a third survives
     a one-pixel erosion is an anti-aliased seam, a shadow's rim or a leftover
     of a peeled outline, and as a layer of its own it would only take the place
-    of a real element. Borders and interiors are measured once, before any sliver
-    moves: a page of small text holds thousands of elements.
+    of a real element. On a clean page a stray letter of small print (thin, as an
+    ``l`` is, but ink beside a line of its ink: :func:`_stray_letter`) is no sliver.
+    Borders and interiors are measured once, before any sliver moves: a page of
+    small text holds thousands of elements.
     """
     n = len(el.kinds)
+    clean = noise_level(lab, el.labels >= 0) < CLEAN_NOISE
+    is_text = np.array([k == "text" for k in el.kinds], bool)
+    text_boxes, text_colours = el.bboxes[is_text], el.colours[is_text]
     interior = interior_counts(el.labels, n)
     a, b, length = adjacency(el.labels)
     target = np.arange(n)
@@ -585,7 +591,9 @@ def drop_slivers(el: Elements, lab: FloatImage) -> Elements:
         touching = (a == e) | (b == e)
         if touching.any():
             other = np.where(a[touching] == e, b[touching], a[touching])
-            target[e] = int(other[np.argmax(length[touching])])
+            to = int(other[np.argmax(length[touching])])
+            if not (clean and to == 0 and _stray_letter(el, e, text_boxes, text_colours)):
+                target[e] = to
     if (target == np.arange(n)).all():
         return el
     # Slivers move in index order: one given to a later sliver moves on with it, one
@@ -596,6 +604,32 @@ def drop_slivers(el: Elements, lab: FloatImage) -> Elements:
             final[e] = final[target[e]]
     labels = np.where(el.labels >= 0, final[np.maximum(el.labels, 0)], -1).astype(np.int32)
     return _compact(labels, el.kinds, lab)
+
+
+def _stray_letter(
+    el: Elements, e: int, text_boxes: NDArray[np.int64], text_colours: NDArray[np.float32]
+) -> bool:
+    """Whether thin element ``e`` is a letter of small print that did not join its line:
+    glyph-high, of a colour far from the page (ink, not an anti-aliased seam) and
+    within its own height of a line of small print of the same ink (see
+    :func:`~lamina.engines.classic.text.same_ink`)."""
+    x0, y0, x1, y1 = (int(v) for v in el.bboxes[e])
+    height = y1 - y0
+    if height > SMALL_GLYPH or np.linalg.norm(el.colours[e] - el.colours[0]) < INK_DISTANCE:
+        return False
+    reach = height + 1
+    near = (
+        (text_boxes[:, 3] - text_boxes[:, 1] <= 2 * SMALL_GLYPH)  # a line of small print:
+        & (text_boxes[:, 2] - text_boxes[:, 0] >= 3 * (text_boxes[:, 3] - text_boxes[:, 1]))
+        & (text_boxes[:, 0] <= x1 + reach)
+        & (text_boxes[:, 2] >= x0 - reach)
+        & (text_boxes[:, 1] <= y1 + reach)
+        & (text_boxes[:, 3] >= y0 - reach)
+    )
+    if not near.any():
+        return False
+    mine = np.broadcast_to(el.colours[e], (int(near.sum()), 3))
+    return bool(same_ink(mine, text_colours[near], el.colours[0]).any())
 
 
 def join_hidden_lines(el: Elements, lab: FloatImage) -> Elements:

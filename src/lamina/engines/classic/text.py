@@ -21,6 +21,20 @@ MIN_INK_COSINE = 0.97
 """Cosine between two glyphs' directions from the page colour for one ink (about 14 degrees)."""
 
 
+def same_ink(
+    a: NDArray[np.floating], b: NDArray[np.floating], page: NDArray[np.floating]
+) -> NDArray[np.bool_]:
+    """Whether colours ``a[i]`` and ``b[i]`` (Lab, ``n x 3``) can be one ink diluted by the
+    ``page`` colour to different coverage: both at least :data:`INK_CONTRAST` from the
+    page, in directions from it at most about 14 degrees apart."""
+    ink_a = np.asarray(a, np.float64) - np.asarray(page, np.float64)
+    ink_b = np.asarray(b, np.float64) - np.asarray(page, np.float64)
+    norm_a = np.linalg.norm(ink_a, axis=1)
+    norm_b = np.linalg.norm(ink_b, axis=1)
+    cosine = (ink_a * ink_b).sum(axis=1) / np.maximum(norm_a * norm_b, 1e-6)
+    return (norm_a >= INK_CONTRAST) & (norm_b >= INK_CONTRAST) & (cosine >= MIN_INK_COSINE)
+
+
 def _near_pairs(boxes: NDArray[np.float64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Pairs ``i < j`` of boxes whose centres lie close enough for a link to be possible.
 
@@ -78,13 +92,8 @@ def group_glyphs(
     w_min = np.minimum(w[ii], w[jj])
     colour_ok = np.sqrt(((c[ii] - c[jj]) ** 2).sum(axis=1)) < max_colour_distance
     if page is not None:
-        ink = c - page.astype(np.float64)
-        norm = np.linalg.norm(ink, axis=1)
-        unit = ink / np.maximum(norm, 1e-6)[:, None]
         small = (h[ii] <= SMALL_GLYPH) & (h[jj] <= SMALL_GLYPH)
-        inked = (norm[ii] >= INK_CONTRAST) & (norm[jj] >= INK_CONTRAST)
-        one_ink = (unit[ii] * unit[jj]).sum(axis=1) >= MIN_INK_COSINE
-        colour_ok |= small & inked & one_ink
+        colour_ok |= small & same_ink(c[ii], c[jj], page)
     same_line = (gap_x <= 1.0 * h_max) & (-gap_y >= 0.3 * h_min) & (h_max <= 3.5 * h_min)
     stacked = (gap_y <= 0.4 * h_max) & (-gap_x >= 0.3 * w_min)
     linked = colour_ok & (same_line | stacked)
