@@ -300,7 +300,14 @@ def find_elements(lab: FloatImage, valid: Mask, lines: Labels | None = None) -> 
         glyph[members] = True
     target = np.arange(n)
     a, b, length = adjacency(regions)
-    for g in np.flatnonzero(glyph):
+    # A counter lies strictly inside its glyph's box: only glyphs with such a neighbour
+    # are filled (a page of small print has thousands of glyphs, few with counters).
+    pair_in = _strictly_inside(bboxes[a], bboxes[b])
+    pair_out = _strictly_inside(bboxes[b], bboxes[a])
+    holder = np.zeros(n, bool)
+    holder[b[pair_in]] = True
+    holder[a[pair_out]] = True
+    for g in np.flatnonzero(glyph & holder):
         x0, y0, x1, y1 = (int(v) for v in bboxes[g])
         sub = regions[y0:y1, x0:x1]
         shape = sub == g
@@ -365,6 +372,16 @@ def find_elements(lab: FloatImage, valid: Mask, lines: Labels | None = None) -> 
             kinds.append("panel" if el_areas[e] > 0.15 * h * w else "shape")
     elements = Elements(labels, kinds, el_areas, el_boxes, el_colours)
     return _refine_grainy_background(elements, lab)
+
+
+def _strictly_inside(inner: NDArray[np.int64], outer: NDArray[np.int64]) -> NDArray[np.bool_]:
+    """Row-wise: whether box ``inner`` lies inside ``outer`` without touching its sides."""
+    return (
+        (inner[:, 0] > outer[:, 0])
+        & (inner[:, 1] > outer[:, 1])
+        & (inner[:, 2] < outer[:, 2])
+        & (inner[:, 3] < outer[:, 3])
+    )
 
 
 def _detected_lines(
