@@ -37,13 +37,12 @@ from lamina.engines.classic.order import (
 from lamina.engines.classic.overlay import find_overlays, peel
 from lamina.engines.classic.salient import salient_object
 from lamina.engines.classic.segment import (
-    CLEAN_NOISE,
     CROSS,
     INK_DISTANCE,
     adjacency,
     edge_pixels,
     interior_counts,
-    noise_level,
+    is_clean,
     region_means,
     roughness,
     segment,
@@ -267,8 +266,12 @@ def _colour_clusters(colours: NDArray[np.float32], radius: float) -> int:
     return count
 
 
-def find_elements(lab: FloatImage, valid: Mask, lines: Labels | None = None) -> Elements:
+def find_elements(
+    lab: FloatImage, valid: Mask, lines: Labels | None = None, *, clean: bool | None = None
+) -> Elements:
     """Segment, then merge letter counters into their surroundings and letters into lines.
+
+    ``clean`` says the image is a clean rendering (:func:`is_clean`; measured when None).
 
     ``lines`` is a label map of detected text lines (:func:`~.textdet.text_lines`,
     0 = none): the letters of one detected line become one element even where
@@ -338,7 +341,8 @@ def find_elements(lab: FloatImage, valid: Mask, lines: Labels | None = None) -> 
     target[is_bg] = bg
     # Small type's mean colours are ink diluted by the page (clean pages only: a photo's
     # fragments all lie somewhere off its median colour).
-    clean = noise_level(lab, valid) < CLEAN_NOISE
+    if clean is None:
+        clean = is_clean(lab, valid)
     line = group_glyphs(bboxes, colours, glyph, page=colours[bg] if clean else None)
     for members in detected:
         groups = np.unique(line[members])
@@ -584,7 +588,7 @@ def _compact(labels: Labels, kinds: list[str], lab: FloatImage) -> Elements:
 _COMPLETE_KINDS = ("shape", "panel", "image")
 
 
-def drop_slivers(el: Elements, lab: FloatImage) -> Elements:
+def drop_slivers(el: Elements, lab: FloatImage, *, clean: bool | None = None) -> Elements:
     """Give thin shape-kind elements (seams, rims) to the neighbour they border most.
 
     Designed shapes have bodies; an element of which less than a third survives
@@ -596,7 +600,8 @@ def drop_slivers(el: Elements, lab: FloatImage) -> Elements:
     small text holds thousands of elements.
     """
     n = len(el.kinds)
-    clean = noise_level(lab, el.labels >= 0) < CLEAN_NOISE
+    if clean is None:
+        clean = is_clean(lab, el.labels >= 0)
     is_text = np.array([k == "text" for k in el.kinds], bool)
     text_boxes, text_colours = el.bboxes[is_text], el.colours[is_text]
     interior = interior_counts(el.labels, n)
@@ -763,7 +768,7 @@ SPECK_AREA = 0.002
 """Largest share of the image a speck of the backdrop, cut off by elements, can cover."""
 
 
-def drop_backdrop_specks(el: Elements, lab: FloatImage) -> Elements:
+def drop_backdrop_specks(el: Elements, lab: FloatImage, *, clean: bool | None = None) -> Elements:
     """Return small elements of the backdrop's own colour to the background.
 
     Between glyphs and along edges, textures (stripes, grain) break into
@@ -777,7 +782,8 @@ def drop_backdrop_specks(el: Elements, lab: FloatImage) -> Elements:
     labels = el.labels.copy()
     h, w = labels.shape
     limit = max(16, SPECK_AREA * h * w)
-    clean = noise_level(lab, labels >= 0) < CLEAN_NOISE
+    if clean is None:
+        clean = is_clean(lab, labels >= 0)
     ring_kernel = np.ones((7, 7), np.uint8)
     changed = False
     for e in np.flatnonzero((el.areas <= limit) & (np.arange(len(el.kinds)) > 0)):
@@ -926,7 +932,9 @@ def _plan_elements(
     h, w = valid.shape
     lab = to_lab(np.clip(np.rint(rgb * 255.0), 0, 255).astype(np.uint8))
     lines = text_lines(rgb) if textdet_available() else None
-    el = drop_backdrop_specks(drop_slivers(find_elements(lab, valid, lines), lab), lab)
+    clean = is_clean(lab, valid)
+    el = find_elements(lab, valid, lines, clean=clean)
+    el = drop_backdrop_specks(drop_slivers(el, lab, clean=clean), lab, clean=clean)
     el = join_hidden_lines(el, lab)
     if 1 + int((el.areas[1:] >= SPECK_AREA * h * w).sum()) < num_layers:  # specks aside
         el = soft_elements(el, lab)

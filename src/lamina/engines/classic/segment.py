@@ -53,6 +53,11 @@ def noise_level(lab: FloatImage, valid: Mask) -> float:
     return float(np.percentile(d, 40))
 
 
+def is_clean(lab: FloatImage, valid: Mask) -> bool:
+    """Whether the image is a clean rendering (noise level under :data:`CLEAN_NOISE`)."""
+    return noise_level(lab, valid) < CLEAN_NOISE
+
+
 def denoise(lab: FloatImage, noise: float) -> FloatImage:
     """Edge-preserving smoothing strong enough to bring grain below the region threshold."""
     if noise < 1.0:
