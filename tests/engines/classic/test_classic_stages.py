@@ -602,3 +602,22 @@ def test_grouping_keeps_fills_apart_from_the_outline_drawn_over_them() -> None:
     group_of, by_depth = group_elements(*args, diagonal=100.0, outline=np.array([0, 0, 1], bool))
     assert by_depth == [[0, 1], [2]]
     assert group_of[2] == 1
+
+
+def test_an_ink_pixel_the_page_kept_inside_a_letter_joins_the_letter() -> None:
+    """At 7 px a letter's darkest pixel can be a one-pixel island its lighter strokes
+    surround, handed to the page: too small to be a mark, it joins the letter it
+    touches. A lone dark pixel touching no letter stays page (noise, not ink)."""
+    from lamina.engines.classic.segment import page_ink
+
+    lab = np.zeros((30, 30, 3), np.float32)
+    lab[..., 0] = 100.0
+    labels = np.zeros((30, 30), np.int32)
+    labels[9:14, 9:14] = 1  # a letter's strokes, grey from anti-aliasing
+    lab[9:14, 9:14, 0] = 55.0
+    labels[11, 11] = 0  # its darkest pixel, lost to the page
+    lab[11, 11, 0] = 20.0
+    lab[24, 24, 0] = 20.0  # a lone dark pixel on the page
+    out = page_ink(labels, lab, np.zeros((30, 30), bool), threshold=6.0)
+    assert out[11, 11] == 1
+    assert out[24, 24] == 0
