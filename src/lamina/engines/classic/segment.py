@@ -237,8 +237,9 @@ def page_ink(labels: Labels, lab: FloatImage, texture: Mask, *, threshold: float
     jumps larger than the region threshold, so they shatter into specks that are
     handed back to the page, and a line of text vanishes into the background. On a
     clean page (not a photo), every 8-connected group of at least three pixels
-    :data:`INK_DISTANCE` away from the page's local colour is a mark, seams aside
-    (:func:`seam_pixels`: the anti-aliased rims of shapes the page was given); a
+    :data:`INK_DISTANCE` away from the page's local colour is a mark, seams on the rim
+    of a region aside (:func:`seam_pixels`: the anti-aliased rims of shapes the page
+    was given; in letters too small for a core, seams run between page pixels); a
     smaller group joins the region it touches (:func:`_join_touching`).
     """
     page = page_region(labels)
@@ -249,7 +250,10 @@ def page_ink(labels: Labels, lab: FloatImage, texture: Mask, *, threshold: float
         mean = _local_mean(lab, page & ~far)
         distance = np.sqrt(((lab - mean) ** 2).sum(axis=2))
         far = page & (distance > INK_DISTANCE)
-    far &= ~seam_pixels(lab, threshold)
+    # Seams on the rim of a region the page was given are that shape's anti-aliasing;
+    # seams between page pixels are the strokes of letters too small for a core.
+    rims = cv2.dilate((~page & (labels >= 0)).astype(np.uint8), np.ones((3, 3), np.uint8))
+    far &= ~(seam_pixels(lab, threshold) & rims.astype(bool))
     count, marks, stats, _ = cv2.connectedComponentsWithStats(far.astype(np.uint8), connectivity=8)
     big = stats[:, cv2.CC_STAT_AREA] >= 3
     big[0] = False
