@@ -774,10 +774,11 @@ def drop_backdrop_specks(el: Elements, lab: FloatImage, *, clean: bool | None = 
     Between glyphs and along edges, textures (stripes, grain) break into
     islands that region growing cannot join to the rest of the backdrop. An
     element is one only if it differs from what surrounds it; a speck whose
-    colour lies within the range of the background around it is backdrop. On a
-    clean page that colour must also be common around it (a tenth of the ring
-    within 12 Lab): small print leaves a few dark rim pixels round every letter,
-    which put a letter's colour within the range though the page is white.
+    colour lies within the range of the background around it is backdrop. Except,
+    in a clean image, small print on a plain page (:func:`_small_ink`): it leaves a
+    few dark rim pixels round every letter, which put a letter's colour within the
+    range though the page is white. (Among stripes an island's own colour may be
+    rare round it too: glyphs cut it off.)
     """
     labels = el.labels.copy()
     h, w = labels.shape
@@ -795,12 +796,33 @@ def drop_backdrop_specks(el: Elements, lab: FloatImage, *, clean: bool | None = 
             continue
         around = lab[ys, xs][ring]
         lo, hi = np.percentile(around, [5, 95], axis=0)
-        if clean and np.mean(np.linalg.norm(around - el.colours[e], axis=1) < 12.0) < 0.1:
+        if clean and _small_ink(el, int(e), around):
             continue
         if ((el.colours[e] >= lo - 2.0) & (el.colours[e] <= hi + 2.0)).all():
             labels[ys, xs][mine] = 0
             changed = True
     return _compact(labels, el.kinds, lab) if changed else el
+
+
+def _distance(colours: FloatImage, to: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Lab distance of each of ``colours`` (``n x 3``) to one colour."""
+    return np.asarray(np.linalg.norm(colours - to, axis=1), np.float32)
+
+
+def _small_ink(el: Elements, e: int, around: FloatImage) -> bool:
+    """Whether speck ``e`` is a letter of small print on a plain page, judged by the
+    page pixels ``around`` it (``n x 3`` Lab): glyph-high, :data:`INK_DISTANCE` from
+    the page's colour (the ring's median, most of the ring lying within 3 of it: no
+    stripes, no grain), a colour a tenth of the ring does not come within 12 of."""
+    height = int(el.bboxes[e, 3] - el.bboxes[e, 1])
+    page = np.median(around, axis=0)
+    distance = _distance(around, page)
+    return bool(
+        height <= SMALL_GLYPH
+        and np.median(distance) < 3.0
+        and float(np.linalg.norm(el.colours[e] - page)) >= INK_DISTANCE
+        and np.mean(_distance(around, el.colours[e]) < 12.0) < 0.1
+    )
 
 
 def plan_layers(
