@@ -467,10 +467,15 @@ def test_a_stray_letter_of_small_print_is_no_sliver() -> None:
     colours, areas = region_means(lab, labels, 5)
     kinds = ["background", "text", "shape", "shape", "shape"]
     el = Elements(labels, kinds, areas, bounding_boxes(labels, 5), colours)
-    out = drop_slivers(el, lab)
+    out = drop_slivers(el, lab, clean=True)
     assert out.kinds == ["background", "text", "shape"]
     assert (out.labels[10:17, 42] == 2).all()
     assert (out.labels[30:37, 70] == 0).all() and (out.labels[10:17, 6] == 0).all()
+    assert drop_slivers(el, lab, clean=False).kinds == ["background", "text"]  # a photo
+    lab[labels == 2] = (55, 60, 40)  # a red stroke beside the black line: another ink
+    colours, areas = region_means(lab, labels, 5)
+    el = Elements(labels, kinds, areas, bounding_boxes(labels, 5), colours)
+    assert drop_slivers(el, lab, clean=True).kinds == ["background", "text"]
 
 
 def test_a_text_line_split_by_a_shape_laid_over_it_is_one_element() -> None:
@@ -564,6 +569,13 @@ def test_a_letter_among_ink_left_on_a_clean_page_stays_an_element() -> None:
     colours, areas = region_means(lab, labels, 2)
     el = Elements(labels, ["background", "text"], areas, bounding_boxes(labels, 2), colours)
     assert drop_backdrop_specks(el, lab, clean=True).kinds == ["background"]
+    # Dark among stripes: the ring is no plain page, so the range test decides.
+    lab[::2, :, 0] = np.where(labels[::2] == 0, 60.0, lab[::2, :, 0])
+    lab[18:22, 18:21, 0] = 20.0
+    lab[16, 15:21, 0] = 15.0
+    colours, areas = region_means(lab, labels, 2)
+    el = Elements(labels, ["background", "text"], areas, bounding_boxes(labels, 2), colours)
+    assert drop_backdrop_specks(el, lab, clean=True).kinds == ["background"]
 
 
 def test_a_rounded_card_is_completed_under_what_covers_its_corner() -> None:
@@ -625,6 +637,10 @@ def test_an_ink_pixel_the_page_kept_inside_a_letter_joins_the_letter() -> None:
     labels[11, 11] = 0  # its darkest pixel, lost to the page
     lab[11, 11, 0] = 20.0
     lab[24, 24, 0] = 20.0  # a lone dark pixel on the page
+    labels[3:6, 20:27] = 2  # a pale yellow panel
+    lab[3:6, 20:27] = (95, -5, 60)
+    lab[6, 23, 0] = 20.0  # a black pixel beside it: another ink
     out = page_ink(labels, lab, np.zeros((30, 30), bool), threshold=6.0)
     assert out[11, 11] == 1
     assert out[24, 24] == 0
+    assert out[6, 23] == 0

@@ -227,23 +227,27 @@ def test_the_rim_of_a_tile_round_a_logo_is_no_outline() -> None:
     assert strokes(drawn, kinds, np.bincount(drawn.ravel(), minlength=3))[1]
 
 
-@pytest.mark.parametrize(("side", "size"), [(768, 11), (640, 9)])
-def test_a_page_of_small_print_leaves_no_word_in_the_page(side: int, size: int) -> None:
+@pytest.mark.parametrize(("side", "size", "margin"), [(768, 11, 20), (640, 9, 20), (1024, 14, 10)])
+def test_a_page_of_small_print_leaves_no_word_in_the_page(
+    side: int, size: int, margin: int
+) -> None:
     """A page full of small text, analysed at about 7 px: letters' mean colours are their
     ink diluted by the page to different degrees, thin letters pass for seams, and each
     letter's surround holds other letters' dark rims; at 640 px the strokes between a
     letter's darkest pixels and the page look like anti-aliased seams. No word may stay
-    in layer 0 (before, 23% and 34% of the ink did)."""
+    in layer 0 (before, 23% and 34% of the ink did). A page printed to within 10 px of its
+    edges is edges over most of its pixels: it must still read as a clean rendering (80%
+    stayed in layer 0 when its anti-aliasing was taken for grain)."""
     img = Image.new("RGB", (side, side), (255, 255, 255))
     draw = ImageDraw.Draw(img)
     font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", size)
     words = ("lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit")
-    for row, y in enumerate(range(20, side - 40, round(size * 1.3))):
+    for row, y in enumerate(range(margin, side - 2 * margin, round(size * 1.3))):
         line = " ".join(words[(row + k) % len(words)] for k in range(40))  # off the edge
-        draw.text((20, y), line, font=font, fill=(0, 0, 0))
+        draw.text((margin, y), line, font=font, fill=(0, 0, 0))
     rgb = np.asarray(img)
     image = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
     stack = ClassicEngine().decompose(image, DecomposeParams(num_layers=4))
     ink = rgb.max(axis=2) < 100
     left = stack.layers[0].rgba[..., :3][ink].min(axis=1) < 128
-    assert left.mean() < 0.02
+    assert left.mean() < 0.005

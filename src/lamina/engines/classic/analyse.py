@@ -38,7 +38,6 @@ from lamina.engines.classic.overlay import find_overlays, peel
 from lamina.engines.classic.salient import salient_object
 from lamina.engines.classic.segment import (
     CROSS,
-    INK_DISTANCE,
     adjacency,
     edge_pixels,
     interior_counts,
@@ -55,7 +54,7 @@ from lamina.engines.classic.spill import (
     nearest_element,
     shadow_opacity,
 )
-from lamina.engines.classic.text import SMALL_GLYPH, group_glyphs, same_ink
+from lamina.engines.classic.text import INK_DISTANCE, SMALL_GLYPH, group_glyphs, same_ink
 from lamina.engines.classic.textdet import available as textdet_available
 from lamina.engines.classic.textdet import text_lines
 
@@ -303,14 +302,7 @@ def find_elements(
         glyph[members] = True
     target = np.arange(n)
     a, b, length = adjacency(regions)
-    # A counter lies strictly inside its glyph's box: only glyphs with such a neighbour
-    # are filled (a page of small print has thousands of glyphs, few with counters).
-    pair_in = _strictly_inside(bboxes[a], bboxes[b])
-    pair_out = _strictly_inside(bboxes[b], bboxes[a])
-    holder = np.zeros(n, bool)
-    holder[b[pair_in]] = True
-    holder[a[pair_out]] = True
-    for g in np.flatnonzero(glyph & holder):
+    for g in _holders(bboxes, glyph, ~is_bg):
         x0, y0, x1, y1 = (int(v) for v in bboxes[g])
         sub = regions[y0:y1, x0:x1]
         shape = sub == g
@@ -378,14 +370,25 @@ def find_elements(
     return _refine_grainy_background(elements, lab)
 
 
-def _strictly_inside(inner: NDArray[np.int64], outer: NDArray[np.int64]) -> NDArray[np.bool_]:
-    """Row-wise: whether box ``inner`` lies inside ``outer`` without touching its sides."""
-    return (
-        (inner[:, 0] > outer[:, 0])
-        & (inner[:, 1] > outer[:, 1])
-        & (inner[:, 2] < outer[:, 2])
-        & (inner[:, 3] < outer[:, 3])
-    )
+def _holders(
+    bboxes: NDArray[np.int64], glyph: NDArray[np.bool_], inner: NDArray[np.bool_]
+) -> NDArray[np.int64]:
+    """The glyphs whose box strictly holds the box of some ``inner`` region (not touching
+    its sides): only they can have counters, which lie in holes, away from the box's edge.
+    A page of small print has thousands of glyphs and few counters; compared in blocks."""
+    glyphs = np.flatnonzero(glyph)
+    boxes = bboxes[inner]
+    found = np.zeros(glyphs.size, bool)
+    for start in range(0, glyphs.size, 256):
+        outer = bboxes[glyphs[start : start + 256], None, :]
+        held = (
+            (boxes[None, :, 0] > outer[..., 0])
+            & (boxes[None, :, 1] > outer[..., 1])
+            & (boxes[None, :, 2] < outer[..., 2])
+            & (boxes[None, :, 3] < outer[..., 3])
+        )
+        found[start : start + 256] = held.any(axis=1)
+    return glyphs[found]
 
 
 def _detected_lines(
@@ -637,9 +640,9 @@ def _stray_letter(
     :func:`~lamina.engines.classic.text.same_ink`)."""
     x0, y0, x1, y1 = (int(v) for v in el.bboxes[e])
     height = y1 - y0
-    if height > SMALL_GLYPH or np.linalg.norm(el.colours[e] - el.colours[0]) < INK_DISTANCE:
+    if height > SMALL_GLYPH:
         return False
-    reach = height + 1
+    reach = height
     near = (
         (text_boxes[:, 3] - text_boxes[:, 1] <= 2 * SMALL_GLYPH)  # a line of small print:
         & (text_boxes[:, 2] - text_boxes[:, 0] >= 3 * (text_boxes[:, 3] - text_boxes[:, 1]))

@@ -18,6 +18,8 @@ from scipy import ndimage
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from lamina.engines.classic.text import INK_DISTANCE, same_ink
+
 CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8)
 """The 4-neighbourhood as a 3x3 kernel: what one step of erosion or dilation reaches."""
 
@@ -45,6 +47,10 @@ def neighbour_distance(lab: FloatImage) -> FloatImage:
     return out
 
 
+EDGE_STEP = 10.0
+"""Lab step between neighbours that marks an edge, not grain."""
+
+
 def noise_level(lab: FloatImage, valid: Mask) -> float:
     """Typical Lab step between neighbours in the image's quiet half (0 for clean graphics)."""
     d = neighbour_distance(lab)[valid]
@@ -54,8 +60,12 @@ def noise_level(lab: FloatImage, valid: Mask) -> float:
 
 
 def is_clean(lab: FloatImage, valid: Mask) -> bool:
-    """Whether the image is a clean rendering (noise level under :data:`CLEAN_NOISE`)."""
-    return noise_level(lab, valid) < CLEAN_NOISE
+    """Whether the image is a clean rendering: :func:`noise_level` under
+    :data:`CLEAN_NOISE`, edge steps (:data:`EDGE_STEP` and more) left out while at least
+    a fifth of the image remains. A page of small print is edges over more than half its
+    pixels, and their anti-aliasing read as grain made the page a photo."""
+    quiet = valid & (neighbour_distance(lab) < EDGE_STEP)
+    return noise_level(lab, quiet if quiet.sum() >= 0.2 * valid.sum() else valid) < CLEAN_NOISE
 
 
 def denoise(lab: FloatImage, noise: float) -> FloatImage:
@@ -217,8 +227,6 @@ def split_page(
     return relabel(absorb(out, lab, page & (parts < 0)))
 
 
-INK_DISTANCE = 25.0
-"""Lab distance from the page's local colour at which a page pixel is ink."""
 INK_WINDOW = 15
 """Side of the window, in working pixels, over which the page's local colour is averaged."""
 
@@ -257,7 +265,7 @@ def page_ink(labels: Labels, lab: FloatImage, texture: Mask, *, threshold: float
     count, marks, stats, _ = cv2.connectedComponentsWithStats(far.astype(np.uint8), connectivity=8)
     big = stats[:, cv2.CC_STAT_AREA] >= 3
     big[0] = False
-    out = _join_touching(labels, lab, far & ~big[marks], page)
+    out = _join_touching(labels, lab, far & ~big[marks], page, mean)
     if not big.any():
         return out
     # A mark's core is what lies nearer its ink than the page; its anti-aliased rim
@@ -270,13 +278,17 @@ def page_ink(labels: Labels, lab: FloatImage, texture: Mask, *, threshold: float
     return out
 
 
-def _join_touching(labels: Labels, lab: FloatImage, loose: Mask, page: Mask) -> Labels:
+def _join_touching(
+    labels: Labels, lab: FloatImage, loose: Mask, page: Mask, page_colour: FloatImage
+) -> Labels:
     """``labels`` with each ``loose`` page pixel given to the region of its most similar
-    8-neighbour off the page, when it has one.
+    8-neighbour off the page that is of its ink (:func:`~.text.same_ink`, from the local
+    ``page_colour``), when it has one.
 
     Too small to be a mark of its own, an ink pixel next to a letter is the letter's:
     the darkest pixel of a 7 px letter can be a one-pixel island the letter's lighter
-    strokes surround, lost to the page.
+    strokes surround, lost to the page. A black pixel beside a pale panel is not the
+    panel's.
     """
     out = labels.copy()
     ys, xs = np.nonzero(loose)
@@ -289,6 +301,7 @@ def _join_touching(labels: Labels, lab: FloatImage, loose: Mask, page: Mask) -> 
         for dx in (-1, 0, 1):
             ny, nx = np.clip(ys + dy, 0, h - 1), np.clip(xs + dx, 0, w - 1)
             ok = (labels[ny, nx] >= 0) & ~page[ny, nx]
+            ok &= same_ink(lab[ys, xs], lab[ny, nx], page_colour[ys, xs])
             d = np.sqrt(((lab[ny, nx] - lab[ys, xs]) ** 2).sum(axis=1))
             better = ok & (d < best)
             best[better] = d[better]
@@ -486,10 +499,11 @@ def segment(
     image, a photo, only parts of 1% of it that lie inside it). On a clean page, marks
     it swallowed (hairline letters) are taken back out (:func:`page_ink`).
     """
-    noise = noise_level(lab, valid)
+    grainy = not is_clean(lab, valid)
+    noise = noise_level(lab, valid) if grainy else 0.0
     smooth = denoise(lab, noise)
     texture = texture_mask(lab, valid)
-    t = max(threshold, 2.5 * noise_level(smooth, valid))
+    t = max(threshold, 2.5 * noise_level(smooth, valid)) if grainy else threshold
     flat_valid = valid & ~texture
     labels = connected_regions(smooth, flat_valid, threshold=t)
     n_flat = int(labels.max()) + 1
@@ -514,7 +528,6 @@ def segment(
     drop[ok] = drop_region[labels[ok]]
     if drop.any() and not drop.all():
         labels = relabel(absorb(labels, smooth, drop))
-    grainy = noise >= CLEAN_NOISE
     share = GRAIN_PART_AREA if grainy else PART_AREA
     labels = split_page(
         labels,

@@ -15,8 +15,9 @@ from scipy.spatial import cKDTree
 
 SMALL_GLYPH = 8
 """Glyphs at most this many pixels high (at the working size) are matched by ink direction."""
-INK_CONTRAST = 25.0
-"""Lab distance from the page a small glyph's mean colour needs to count as ink."""
+INK_DISTANCE = 25.0
+"""Lab distance from the page's (local) colour at which a colour is ink: a page pixel, or
+the mean colour of a small glyph."""
 MIN_INK_COSINE = 0.97
 """Cosine between two glyphs' directions from the page colour for one ink (about 14 degrees)."""
 
@@ -25,14 +26,15 @@ def same_ink(
     a: NDArray[np.floating], b: NDArray[np.floating], page: NDArray[np.floating]
 ) -> NDArray[np.bool_]:
     """Whether colours ``a[i]`` and ``b[i]`` (Lab, ``n x 3``) can be one ink diluted by the
-    ``page`` colour to different coverage: both at least :data:`INK_CONTRAST` from the
-    page, in directions from it at most about 14 degrees apart."""
+    ``page`` colour (one for all, or one per row) to different coverage: both at least
+    :data:`INK_DISTANCE` from the page, in directions from it at most about 14 degrees
+    apart."""
     ink_a = np.asarray(a, np.float64) - np.asarray(page, np.float64)
     ink_b = np.asarray(b, np.float64) - np.asarray(page, np.float64)
     norm_a = np.linalg.norm(ink_a, axis=1)
     norm_b = np.linalg.norm(ink_b, axis=1)
     cosine = (ink_a * ink_b).sum(axis=1) / np.maximum(norm_a * norm_b, 1e-6)
-    return (norm_a >= INK_CONTRAST) & (norm_b >= INK_CONTRAST) & (cosine >= MIN_INK_COSINE)
+    return (norm_a >= INK_DISTANCE) & (norm_b >= INK_DISTANCE) & (cosine >= MIN_INK_COSINE)
 
 
 def _near_pairs(boxes: NDArray[np.float64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
