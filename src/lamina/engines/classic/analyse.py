@@ -279,7 +279,9 @@ def find_elements(
     map and region table; split up, each step would pass all of them around.)
     """
     h, w = valid.shape
-    regions, texture = segment(lab, valid, min_area=max(4, (h * w) // 20000))
+    if clean is None:
+        clean = is_clean(lab, valid)
+    regions, texture = segment(lab, valid, min_area=max(4, (h * w) // 20000), clean=clean)
     n = int(regions.max()) + 1
     if n <= 0:
         return Elements(
@@ -333,8 +335,6 @@ def find_elements(
     target[is_bg] = bg
     # Small type's mean colours are ink diluted by the page (clean pages only: a photo's
     # fragments all lie somewhere off its median colour).
-    if clean is None:
-        clean = is_clean(lab, valid)
     line = group_glyphs(bboxes, colours, glyph, page=colours[bg] if clean else None)
     for members in detected:
         groups = np.unique(line[members])
@@ -799,9 +799,9 @@ def drop_backdrop_specks(el: Elements, lab: FloatImage, *, clean: bool | None = 
             continue
         around = lab[ys, xs][ring]
         lo, hi = np.percentile(around, [5, 95], axis=0)
-        if clean and _small_ink(el, int(e), around):
+        if not ((el.colours[e] >= lo - 2.0) & (el.colours[e] <= hi + 2.0)).all():
             continue
-        if ((el.colours[e] >= lo - 2.0) & (el.colours[e] <= hi + 2.0)).all():
+        if not (clean and _small_ink(el, int(e), around)):
             labels[ys, xs][mine] = 0
             changed = True
     return _compact(labels, el.kinds, lab) if changed else el

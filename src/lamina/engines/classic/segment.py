@@ -487,9 +487,17 @@ def adjacency(
 
 
 def segment(
-    lab: FloatImage, valid: Mask, *, threshold: float = 6.0, min_area: int = 4
+    lab: FloatImage,
+    valid: Mask,
+    *,
+    threshold: float = 6.0,
+    min_area: int = 4,
+    clean: bool | None = None,
 ) -> tuple[Labels, Mask]:
     """Regions of a working-resolution Lab image, and its texture mask.
+
+    ``clean`` says the image is a clean rendering (:func:`is_clean`; measured when None);
+    a grainy one is smoothed first and segmented with a threshold raised to its grain.
 
     ``lab`` is ``H x W x 3`` ``float32`` Lab; ``valid`` marks pixels to segment
     (opaque enough). Returns ``int32`` labels (``-1`` where invalid) in which
@@ -499,7 +507,7 @@ def segment(
     image, a photo, only parts of 1% of it that lie inside it). On a clean page, marks
     it swallowed (hairline letters) are taken back out (:func:`page_ink`).
     """
-    grainy = not is_clean(lab, valid)
+    grainy = not (is_clean(lab, valid) if clean is None else clean)
     noise = noise_level(lab, valid) if grainy else 0.0
     smooth = denoise(lab, noise)
     texture = texture_mask(lab, valid)
