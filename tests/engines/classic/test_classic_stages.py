@@ -24,6 +24,7 @@ from lamina.engines.classic.segment import (
     roughness,
     seam_pixels,
     segment,
+    split_leaks,
     texture_mask,
     to_lab,
 )
@@ -80,6 +81,40 @@ def test_a_pale_fill_on_the_page_is_a_region_of_its_own_despite_anti_aliasing() 
     assert labels[128, 128] != labels[5, 5]
     inside = cover > 0.99
     assert (labels[inside] == labels[128, 128]).all()
+
+
+def outlined_fill(side: int = 256, scale: int = 4) -> U8:
+    """A dark-grey ellipse with a thick black outline on white, anti-aliased at 4x."""
+    big = np.full((side * scale, side * scale, 3), 255, np.uint8)
+    centre, axes = (side * scale // 2, side * scale // 2), (90 * scale, 60 * scale)
+    cv2.ellipse(big, centre, axes, 25, 0, 360, (63, 63, 63), -1, lineType=cv2.LINE_AA)
+    cv2.ellipse(big, centre, axes, 25, 0, 360, (0, 0, 0), 7 * scale, lineType=cv2.LINE_AA)
+    return cv2.resize(big, (side, side), interpolation=cv2.INTER_AREA)
+
+
+def test_a_fill_leaking_into_its_outline_through_anti_aliasing_is_split() -> None:
+    rgb = outlined_fill()
+    lab = lab_of(rgb)
+    valid = np.ones(rgb.shape[:2], bool)
+    ring = tuple(np.argwhere(rgb.sum(axis=2) == 0)[0])
+    joined = connected_regions(lab, valid, threshold=6.0)
+    assert joined[ring] == joined[128, 128]  # the leak this guards against
+    split = split_leaks(joined, lab, threshold=6.0)
+    assert split[ring] != split[128, 128]
+    assert (split == split[128, 128]).sum() > 0.9 * (rgb[..., 0] == 63).sum()
+    labels, _ = segment(lab, valid)
+    assert labels[ring] != labels[128, 128]
+
+
+def test_two_tones_with_a_soft_transition_and_a_gradient_stay_whole() -> None:
+    two = np.zeros((128, 128, 3), np.float32)
+    two[:, :64], two[:, 64:] = (60, 160, 60), (90, 205, 90)
+    two = cv2.GaussianBlur(two, (0, 0), 1.5).round().astype(np.uint8)
+    for rgb in (two, gradient()):
+        lab = lab_of(rgb)
+        joined = connected_regions(lab, np.ones(rgb.shape[:2], bool), threshold=6.0)
+        assert joined.max() == 0
+        assert split_leaks(joined, lab, threshold=6.0).max() == 0
 
 
 def test_seam_pixels_are_the_mixed_pixels_of_hard_edges_only() -> None:

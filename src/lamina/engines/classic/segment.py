@@ -341,6 +341,120 @@ def connected_regions(lab: FloatImage, valid: Mask, *, threshold: float) -> Labe
     return relabel(comp)
 
 
+FILL_SHARE = 0.05
+"""Least share of a region one exact colour must hold to count as one of its flat fills
+(:func:`split_leaks`)."""
+
+FILLS_APART = 12.0
+"""Lab distance at which two flat fills of one region are different colours, not shades."""
+
+SHARP_SHARE = 0.97
+"""Share of the steps between two fills of a region that must be edges (at least the
+region threshold) for the join to be a leak through anti-aliasing."""
+
+
+def split_leaks(labels: Labels, lab: FloatImage, *, threshold: float) -> Labels:
+    """Regions of two or more flat fills joined only through anti-aliasing, split per fill.
+
+    On a slanted edge between two flat colours anti-aliasing lays down every mixture of
+    them, and a chain of steps under ``threshold`` can cross it: openmoji's dark-grey
+    cape joined its black outline. Such a region holds two or more exact colours
+    (:data:`FILL_SHARE` of it each, :data:`FILLS_APART` from each other), nearly all its
+    pixels (80%) lie within 4 Lab of one of them, and where the nearest fill changes
+    from pixel to pixel the step is an edge nearly everywhere (:data:`SHARP_SHARE`): the
+    few mixtures that leaked are all that joins them. A two-tone shape with a soft
+    transition crosses on small steps, and a gradient has no two fills; both stay
+    whole. Each fill's pixels (anti-aliased ones to the nearest fill) become regions of
+    their own, one per connected piece. For clean renderings: grain has no exact fills.
+    """
+    n = int(labels.max()) + 1
+    if n <= 0:
+        return labels
+    means, counts = region_means(lab, labels, n)
+    ok = labels >= 0
+    spread = ((lab[ok] - means[labels[ok]]) ** 2).sum(axis=1)
+    variance = np.bincount(labels[ok], spread, minlength=n) / np.maximum(counts, 1)
+    candidates = np.flatnonzero((counts >= 64) & (variance > 16.0))
+    if candidates.size == 0:
+        return labels
+    flat = _largest_step(lab) < 1.0
+    boxes = ndimage.find_objects(labels + 1)
+    out = labels.copy()
+    fresh = n
+    for r in candidates:
+        box = boxes[r]
+        if box is None:
+            continue
+        mine = labels[box] == r
+        colours = lab[box][mine]
+        fills = _flat_fills(lab[box][mine & flat[box]], max(16.0, FILL_SHARE * counts[r]))
+        if len(fills) < 2:
+            continue
+        dist = np.sqrt(((colours[:, None, :] - fills[None]) ** 2).sum(axis=2))
+        if (dist.min(axis=1) < 4.0).mean() < 0.8:
+            continue
+        nearest = np.full(mine.shape, -1, np.int64)
+        nearest[mine] = dist.argmin(axis=1)
+        if _sharp_share(nearest, lab[box], threshold) < SHARP_SHARE:
+            continue
+        sub = out[box]
+        for f in range(len(fills)):
+            pieces, m = ndimage.label(nearest == f)
+            first = 1 if f == 0 else 0  # the first fill's first piece keeps label r
+            new = pieces > first
+            sub[new] = pieces[new] - 1 - first + fresh
+            fresh += m - first
+    return out
+
+
+def _largest_step(lab: FloatImage) -> FloatImage:
+    """Per-pixel largest Lab step to any of its four neighbours (``H x W``)."""
+    h, w = lab.shape[:2]
+    out = np.zeros((h, w), np.float32)
+    if w > 1:
+        d = np.sqrt(((lab[:, 1:] - lab[:, :-1]) ** 2).sum(axis=2))
+        out[:, :-1] = d
+        out[:, 1:] = np.maximum(out[:, 1:], d)
+    if h > 1:
+        d = np.sqrt(((lab[1:] - lab[:-1]) ** 2).sum(axis=2))
+        out[:-1] = np.maximum(out[:-1], d)
+        out[1:] = np.maximum(out[1:], d)
+    return out
+
+
+def _flat_fills(colours: FloatImage, min_count: float) -> NDArray[np.float32]:
+    """Exact colours (to 2 Lab) holding ``min_count`` of ``colours``, most frequent first,
+    each :data:`FILLS_APART` from those before it."""
+    if colours.shape[0] < min_count:
+        return np.zeros((0, 3), np.float32)
+    _, inverse, count = np.unique(
+        np.round(colours / 2.0).astype(np.int32), axis=0, return_inverse=True, return_counts=True
+    )
+    inverse = inverse.ravel()
+    fills: list[NDArray[np.float32]] = []
+    for k in np.argsort(-count):
+        if count[k] < min_count:
+            break
+        colour = colours[inverse == k].mean(axis=0)
+        if all(float(np.linalg.norm(colour - f)) >= FILLS_APART for f in fills):
+            fills.append(colour)
+    return np.array(fills, np.float32).reshape(-1, 3)
+
+
+def _sharp_share(nearest: NDArray[np.int64], lab: FloatImage, threshold: float) -> float:
+    """Share of the 4-neighbour pairs whose nearest fill differs that step ``threshold``
+    or more (0 when there are none)."""
+    steps = []
+    for a, b, la, lb in (
+        (nearest[:, 1:], nearest[:, :-1], lab[:, 1:], lab[:, :-1]),
+        (nearest[1:], nearest[:-1], lab[1:], lab[:-1]),
+    ):
+        cross = (a != b) & (a >= 0) & (b >= 0)
+        steps.append(np.sqrt(((la[cross] - lb[cross]) ** 2).sum(axis=1)))
+    every = np.concatenate(steps)
+    return float((every >= threshold).mean()) if every.size else 0.0
+
+
 def relabel(labels: NDArray[np.integer]) -> Labels:
     """Renumber the non-negative labels to ``0..n-1`` in order of first appearance."""
     flat = labels.ravel()
@@ -516,6 +630,8 @@ def segment(
     t = max(threshold, 2.5 * noise_level(smooth, valid)) if grainy else threshold
     flat_valid = valid & ~texture
     labels = connected_regions(smooth, flat_valid, threshold=t)
+    if not grainy:
+        labels = split_leaks(labels, smooth, threshold=t)
     n_flat = int(labels.max()) + 1
     if texture.any():
         tex_labels, n_tex = ndimage.label(texture)
