@@ -251,3 +251,24 @@ def test_a_page_of_small_print_leaves_no_word_in_the_page(
     ink = rgb.max(axis=2) < 100
     left = stack.layers[0].rgba[..., :3][ink].min(axis=1) < 128
     assert left.mean() < 0.005
+
+
+def test_a_frame_beside_lines_of_text_is_no_shadow_of_them() -> None:
+    # A thin frame round two lines of text, 25 px clear of them: it is darker than the
+    # page near the text, and was taken for the lines' drop shadow, cutting a piece of
+    # the frame out beside each line and into its layer.
+    img = Image.new("RGB", (700, 560), "white")
+    draw = ImageDraw.Draw(img)
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 100)
+    draw.text((110, 120), "First", font=font, fill="black")
+    draw.text((110, 260), "Artboard", font=font, fill="black")
+    draw.rectangle((80, 60, 680, 500), outline="black", width=3)
+    rgb = np.asarray(img)
+    image = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
+    stack = ClassicEngine().decompose(image, DecomposeParams(num_layers=3))
+    frame = np.zeros(rgb.shape[:2], bool)
+    frame[60:501, 80:684] = True
+    frame[63:498, 83:678] = False
+    dark = frame & (rgb.max(axis=2) < 128)
+    for layer in stack.layers[1:]:
+        assert (layer.rgba[..., 3][dark] > 0).sum() == 0, layer.name

@@ -1155,7 +1155,7 @@ def _attach_spill(
         return
     side = max(owner.shape)
     nearest = nearest_element(owner)
-    alpha = shadow_opacity(rgb, owner == 0, background)
+    alpha = shadow_opacity(rgb, owner == 0, background, owner > 0)
     colour = np.full((*owner.shape, 3), SHADE, np.float32)
     feather = feather_opacity(rgb, owner, background, nearest, reach=0.04 * side)
     if feather is not None:

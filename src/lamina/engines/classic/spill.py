@@ -31,14 +31,16 @@ _BLUR = 3.0
 
 
 def shadow_opacity(
-    rgb: FloatImage, visible: Mask, background: SmoothModel
+    rgb: FloatImage, visible: Mask, background: SmoothModel, elements: Mask
 ) -> NDArray[np.float32] | None:
     """Per-pixel opacity of a dark shade over the smooth ``background`` (``H x W``).
 
     A drop shadow darkens all three channels of the background towards black;
     the opacity is the unblending of the pixel between the modelled background
     and :data:`SHADE`. Only pixels of ``visible`` darkened by more than 0.03
-    count. ``None`` when there is no such pixel.
+    count, in patches touching ``elements``: a shadow shows beside what casts it,
+    while a dark mark standing apart (a frame's rule beside a line of text) is
+    the background's own. ``None`` when there is no such pixel.
     """
     ys, xs = np.nonzero(visible)
     if ys.size == 0:
@@ -54,7 +56,8 @@ def shadow_opacity(
     alpha = (diff * shade_dir).sum(axis=1) / np.maximum((shade_dir**2).sum(axis=1), 1e-6)
     out = np.zeros(visible.shape, np.float32)
     out[ys[darker], xs[darker]] = np.clip(alpha[darker], 0.0, 1.0)
-    return out
+    _keep_touching(out, elements)
+    return out if out.any() else None
 
 
 def nearest_element(owner: NDArray[np.int64]) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
@@ -107,9 +110,7 @@ def feather_opacity(
     found = contrast & (deviation > noise) & (miss < 0.5 * deviation) & (alpha > 0.02)
     out = np.zeros(owner.shape, np.float32)
     out[ys[found], xs[found]] = alpha[found]
-    parts, _ = ndimage.label(out > 0)
-    touching = np.unique(parts[ndimage.binary_dilation(elements) & (parts > 0)])
-    out[~np.isin(parts, touching[touching > 0])] = 0.0
+    _keep_touching(out, elements)
     alpha = out[ys, xs]
     layer = nearest_layer[ys, xs]
     depth = _smooth_depth(np.maximum(elements, out), ys, xs, _BLUR)
@@ -127,6 +128,13 @@ def feather_opacity(
     colour = np.zeros((*owner.shape, 3), np.float32)
     colour[ys, xs] = edge
     return out, colour
+
+
+def _keep_touching(alpha: NDArray[np.float32], elements: Mask) -> None:
+    """Zero, in place, the connected patches of ``alpha > 0`` that touch no ``elements``."""
+    parts, _ = ndimage.label(alpha > 0)
+    touching = np.unique(parts[ndimage.binary_dilation(elements) & (parts > 0)])
+    alpha[~np.isin(parts, touching[touching > 0])] = 0.0
 
 
 def _smooth_depth(
