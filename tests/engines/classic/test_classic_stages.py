@@ -467,18 +467,33 @@ def test_thin_shape_elements_join_their_neighbour() -> None:
 
     labels = np.zeros((60, 60), np.int32)
     labels[10:40, 10:40] = 1  # a card
-    labels[45, 5:55] = 2  # a one-pixel seam
+    labels[40, 5:55] = 2  # a one-pixel seam along its lower edge, running on beyond it
+    labels[50, 5:55] = 3  # a rule drawn on the page: one region on both sides
     lab = np.zeros((60, 60, 3), np.float32)
     lab[labels == 1] = (50, 20, 20)
     lab[labels == 2] = (40, 0, 0)
-    colours, areas = region_means(lab, labels, 3)
-    el = Elements(
-        labels, ["background", "shape", "shape"], areas, bounding_boxes(labels, 3), colours
-    )
+    lab[labels == 3] = (40, 0, 0)
+    colours, areas = region_means(lab, labels, 4)
+    kinds = ["background", "shape", "shape", "shape"]
+    el = Elements(labels, kinds, areas, bounding_boxes(labels, 4), colours)
     out = drop_slivers(el, lab)
-    assert out.kinds == ["background", "shape"]
-    assert (out.labels[45, 5:55] == 0).all()
+    assert out.kinds == ["background", "shape", "shape"]
+    assert (out.labels[40, 5:55] == 0).all()
     assert (out.labels[10:40, 10:40] == 1).all()
+    assert (out.labels[50, 5:55] == 2).all()
+    # A rule too short, too thick for its length or too close to the page's colour is
+    # a sliver too.
+    for rows, cols, colour in (
+        (50, slice(25, 33), 40),
+        (slice(49, 52), slice(5, 25), 40),
+        (50, slice(5, 55), 15),
+    ):
+        labels[labels == 3] = 0
+        labels[rows, cols] = 3
+        lab[labels == 3] = (colour, 0, 0)
+        colours, areas = region_means(lab, labels, 4)
+        el = Elements(labels, kinds, areas, bounding_boxes(labels, 4), colours)
+        assert drop_slivers(el, lab).kinds == ["background", "shape"]
 
 
 def test_a_stray_letter_of_small_print_is_no_sliver() -> None:

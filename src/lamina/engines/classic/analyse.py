@@ -598,7 +598,8 @@ def drop_slivers(el: Elements, lab: FloatImage, *, clean: bool | None = None) ->
     a one-pixel erosion is an anti-aliased seam, a shadow's rim or a leftover
     of a peeled outline, and as a layer of its own it would only take the place
     of a real element. On a clean page a stray letter of small print (thin, as an
-    ``l`` is, but ink beside a line of its ink: :func:`_stray_letter`) is no sliver.
+    ``l`` is, but ink beside a line of its ink: :func:`_stray_letter`) is no sliver,
+    nor is a rule or frame drawn on one region (:func:`_drawn_rule`).
     Borders and interiors are measured once, before any sliver moves: a page of
     small text holds thousands of elements.
     """
@@ -617,6 +618,8 @@ def drop_slivers(el: Elements, lab: FloatImage, *, clean: bool | None = None) ->
         if touching.any():
             other = np.where(a[touching] == e, b[touching], a[touching])
             to = int(other[np.argmax(length[touching])])
+            if clean and _drawn_rule(el, e, to, length[touching].max() / length[touching].sum()):
+                continue
             if not (clean and to == 0 and _stray_letter(el, e, text_boxes, text_colours)):
                 target[e] = to
     if (target == np.arange(n)).all():
@@ -629,6 +632,28 @@ def drop_slivers(el: Elements, lab: FloatImage, *, clean: bool | None = None) ->
             final[e] = final[target[e]]
     labels = np.where(el.labels >= 0, final[np.maximum(el.labels, 0)], -1).astype(np.int32)
     return _compact(labels, el.kinds, lab)
+
+
+RULE_LENGTH = 0.15
+"""Least extent, as a share of the image's side, of a drawn rule or frame (:func:`_drawn_rule`)."""
+
+
+def _drawn_rule(el: Elements, e: int, around: int, share: float) -> bool:
+    """Whether thin element ``e`` is a drawn rule or frame: long (:data:`RULE_LENGTH`),
+    straight (at most 4 pixels across and ten times as long) or closed round a hole,
+    with one region on both sides (``around`` holds ``share`` of its border, at least
+    90%) and of a colour 25 Lab from it. A seam lies between two regions, and its
+    colour between theirs; the rim a blend leaves of a shape's outline is an open curve."""
+    x0, y0, x1, y1 = (int(v) for v in el.bboxes[e])
+    h, w = el.labels.shape
+    long = max((x1 - x0) / w, (y1 - y0) / h) >= RULE_LENGTH
+    far = float(np.linalg.norm(el.colours[e] - el.colours[around])) >= INK_DISTANCE
+    if not (long and share >= 0.9 and far):
+        return False
+    if min(x1 - x0, y1 - y0) <= 4:
+        return max(x1 - x0, y1 - y0) >= 10 * min(x1 - x0, y1 - y0)
+    mine = el.labels[y0:y1, x0:x1] == e
+    return bool(ndimage.binary_fill_holes(mine).sum() >= 2 * mine.sum())
 
 
 def _stray_letter(
