@@ -673,6 +673,41 @@ def test_grouping_keeps_fills_apart_from_the_outline_drawn_over_them() -> None:
     assert group_of[2] == 1
 
 
+def test_an_inked_illustration_splits_into_line_art_over_fills_grouped_by_colour() -> None:
+    # A face (0) and a hand (1) of one skin colour, apart; hair (2) nearer the face;
+    # a shirt (3); one black outline (4) drawn over all; an eye (5) of its ink and a
+    # mouth (6) of another ink, both on the face and in its blob; a dark-grey button (7)
+    # on the shirt, nearer the outline's colour than the shirt's.
+    fills = [[20, 10, 60, 50], [90, 55, 110, 75], [20, 0, 60, 15], [20, 60, 70, 90]]
+    marks = [[0, 0, 150, 100], [30, 20, 36, 26], [35, 40, 45, 44], [40, 70, 46, 76]]
+    bboxes = np.array([*fills, *marks])
+    areas = np.array([1600, 400, 500, 2000, 3000, 36, 40, 30])
+    skin, hair, shirt = [70.0, 15.0, 30.0], [30.0, 15.0, 25.0], [45.0, 10.0, -50.0]
+    black, red = [1.0, 0.0, 0.0], [45.0, 60.0, 40.0]
+    grey = [20.0, 0.0, 0.0]
+    colours = np.array([skin, skin, hair, shirt, black, black, red, grey], np.float32)
+    weights = np.zeros((8, 8))
+    weights[[0, 1, 2, 3], 4] = 1.0  # every fill lies under the outline
+    weights[0, [5, 6]] = 1.0  # the eye and the mouth lie on the face
+    weights[3, 7] = 1.0
+    blob = np.array([0, 1, 2, 3, 4, 0, 0, 5])
+    group_of, groups = group_elements(
+        weights,
+        areas,
+        bboxes,
+        colours,
+        ["shape"] * 8,
+        4,
+        diagonal=180.0,
+        blob=blob,
+        outline=np.array([0, 0, 0, 0, 1, 0, 0, 0], bool),
+    )
+    assert groups[-1] == [4, 5]  # the line art, with the eye, on top
+    assert group_of[6] == group_of[0] == group_of[1]  # the skin, with the mouth
+    assert len({group_of[0], group_of[2], group_of[3]}) == 3
+    assert group_of[7] == group_of[3]  # the line art takes no fill while fills can merge
+
+
 def test_an_ink_pixel_the_page_kept_inside_a_letter_joins_the_letter() -> None:
     """At 7 px a letter's darkest pixel can be a one-pixel island its lighter strokes
     surround, handed to the page: too small to be a mark, it joins the letter it

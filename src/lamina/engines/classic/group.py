@@ -10,6 +10,12 @@ sticker, a badge or a logo is a connected blob of parts over the background,
 and a layer holding half of one sticker and the whole of another is one a
 designer would not recognise. So a pair that touches no common blob merges
 only once every blob is down to one group.
+
+An inked illustration (outlines drawn over flat colours, as emoji, comics and
+icons are) is split the way it was made: first the line art, every outline
+and every mark drawn in its ink on a fill (eyes, mouths, a wheel's rim), as
+one layer over all the fills, which it takes no other part of; then the
+fills, grouped mostly by colour, as a colourist works (the skin, the hair).
 """
 
 from __future__ import annotations
@@ -20,6 +26,20 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lamina.engines.classic.order import depth_order
+
+COLOUR_SCALE = 50.0
+"""Lab distance that doubles a merge's cost."""
+
+INKED_COLOUR_SCALE = 20.0
+"""The same among the fills of an inked illustration, where colour says which fills
+belong together (all the skin, all the hair) more than nearness does."""
+
+INK_MATCH = 10.0
+"""Lab distance within which an element is drawn in the line art's ink."""
+
+CLOSED = 1e6
+"""Cost factor of any further merge with the line art once it is gathered: a fill
+joins it only when nothing else can merge."""
 
 STACKED_COST = 4.0
 """How much more merging an outline with a fill it is drawn over costs: line art is
@@ -35,11 +55,13 @@ def merge_cost(
     diagonal: float,
     rows: NDArray[np.int64] | None = None,
     stacked: NDArray[np.bool_] | None = None,
+    colour_scale: float = COLOUR_SCALE,
 ) -> NDArray[np.float64]:
     """Cost of merging each of ``rows`` (default: all) with every element.
 
     ``stacked[r, j]`` says one of the pair lies on the other: such a pair costs
-    :data:`STACKED_COST` times more.
+    :data:`STACKED_COST` times more. A colour difference of ``colour_scale``
+    doubles the cost.
     Returns ``len(rows) x n``; a pair of an element with itself costs ``inf``.
     """
     r = np.arange(areas.size) if rows is None else rows
@@ -54,7 +76,7 @@ def merge_cost(
     kind = np.asarray(kinds)
     same_kind = kind[r, None] == kind[None, :]
     colour = np.sqrt(((colours[r, None] - colours[None, :]) ** 2).sum(axis=2))
-    cost = small * (1.0 + 8.0 * gap) * np.where(same_kind, 0.5, 1.0) * (1.0 + colour / 50.0)
+    cost = small * (1.0 + 8.0 * gap) * np.where(same_kind, 0.5, 1.0) * (1.0 + colour / colour_scale)
     if stacked is not None:
         cost = cost * np.where(stacked, STACKED_COST, 1.0)
     cost[np.arange(r.size), r] = np.inf
@@ -101,8 +123,10 @@ def group_elements(
     ``weights[a, b] > 0`` says element ``a`` lies below ``b``; ``blob`` gives
     each element's blob of touching elements (see the module doc; default:
     each its own); ``outline`` marks drawn outlines, which merge with a fill they
-    lie on only at :data:`STACKED_COST` times the price. Returns each element's group
-    index and each group's members; groups are numbered in depth order (group 0 lowest).
+    lie on only at :data:`STACKED_COST` times the price, and which with the marks of
+    their ink make the line art (:func:`line_art`, merged first). Returns each
+    element's group index and each group's members; groups are numbered in depth
+    order (group 0 lowest).
     """
     n = weights.shape[0]
     if n == 0:
@@ -116,13 +140,25 @@ def group_elements(
     adj = weights > 0
     line = np.zeros(n, bool) if outline is None else outline.copy()
     everyone = np.arange(n)
-    cost = merge_cost(area, box, colour, kind, diagonal, stacked=_across(adj, line, everyone))
+    inks = line_art(weights, areas, colours, line)
+    scale = INKED_COLOUR_SCALE if inks.size else COLOUR_SCALE
+    stacked = _across(adj, line, everyone)
+    cost = merge_cost(area, box, colour, kind, diagonal, stacked=stacked, colour_scale=scale)
     blocked = np.zeros((n, n), bool)
     blob = np.arange(n, dtype=np.int64) if blob is None else blob.copy()
     best = _RowBest(n)
     best.update(everyone, cost, blocked, alive, blob)
+    inked = int(inks[0]) if inks.size else -1  # the line art's group, while gathered
+    pending = [int(e) for e in inks[1:]]
+    closed = np.zeros(n, bool)
     while int(alive.sum()) > max(target, 1):
-        i, j = best.pick()
+        inking = bool(pending)
+        if not inking and inked >= 0 and not closed[inked]:
+            closed[inked] = True
+            cost[inked] *= CLOSED
+            cost[:, inked] *= CLOSED
+            best.update(np.flatnonzero(alive), cost, blocked, alive, blob)
+        i, j = (inked, pending.pop(0)) if inking else best.pick()
         if i < 0:
             break
         if _reaches(adj, i, j) or _reaches(adj, j, i):
@@ -137,9 +173,12 @@ def group_elements(
         box[keep, 2:] = np.maximum(box[keep, 2:], box[gone, 2:])
         if kind[keep] != kind[gone]:
             kind[keep] = "element"
-        line[keep] &= line[gone]
+        line[keep] = inking or (line[keep] and line[gone])
         members[keep].extend(members[gone])
-        blob[blob == blob[gone]] = blob[keep]
+        if inking:  # a mark joins the line art, not the blob of the fill it is drawn on
+            inked = keep
+        else:
+            blob[blob == blob[gone]] = blob[keep]
         members[gone] = []
         alive[gone] = False
         adj[keep] |= adj[gone]
@@ -147,10 +186,15 @@ def group_elements(
         adj[gone] = False
         adj[:, gone] = False
         adj[keep, keep] = False
+        if inking:
+            adj[keep] = False  # line art is drawn over every fill
         blocked[keep] = False
         blocked[:, keep] = False
         rows = np.array([keep])
-        row = merge_cost(area, box, colour, kind, diagonal, rows, _across(adj, line, rows))[0]
+        across = _across(adj, line, rows)
+        row = merge_cost(area, box, colour, kind, diagonal, rows, across, scale)[0]
+        if closed.any():
+            row = np.where(closed | closed[keep], row * CLOSED, row)
         cost[keep] = row
         cost[:, keep] = row
         cost[keep, keep] = np.inf
@@ -158,7 +202,32 @@ def group_elements(
         stale = best.pointing_at(keep, gone) | (blob == blob[keep]) | (row <= best.value_all)
         best.update(np.flatnonzero(stale & alive), cost, blocked, alive, blob)
     ids = np.flatnonzero(alive)
+    if inked >= 0:
+        weights = weights.copy()
+        weights[members[inked]] = 0.0
     return _stacked(weights, [members[i] for i in ids], area[ids])
+
+
+def line_art(
+    weights: NDArray[np.float64],
+    areas: NDArray[np.int64],
+    colours: NDArray[np.float32],
+    outline: NDArray[np.bool_],
+) -> NDArray[np.int64]:
+    """The elements of an illustration's line art, its biggest outline first; empty
+    when there is no outline or nothing of its ink to join it.
+
+    They are the outlines within :data:`INK_MATCH` of the biggest outline's colour and
+    every element of that ink lying on another (``weights[a, b] > 0``: ``a`` lies
+    below ``b``): the marks drawn on a fill."""
+    lines = np.flatnonzero(outline)
+    if lines.size == 0:
+        return np.zeros(0, np.int64)
+    root = int(lines[np.argmax(areas[lines])])
+    same = np.linalg.norm(colours - colours[root], axis=1) < INK_MATCH
+    drawn_on = (weights > 0).any(axis=0)
+    others = np.flatnonzero(same & (outline | drawn_on) & (np.arange(areas.size) != root))
+    return np.concatenate([[root], others]).astype(np.int64) if others.size else others
 
 
 class _RowBest:
