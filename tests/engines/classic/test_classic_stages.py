@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 from numpy.typing import NDArray
+from scipy import ndimage
 
 from lamina.engines.classic.analyse import plan_layers, translucency
 from lamina.engines.classic.exact import bleed, reconstruct_exactly
@@ -104,6 +105,33 @@ def test_a_fill_leaking_into_its_outline_through_anti_aliasing_is_split() -> Non
     assert (split == split[128, 128]).sum() > 0.9 * (rgb[..., 0] == 63).sum()
     labels, _ = segment(lab, valid)
     assert labels[ring] != labels[128, 128]
+
+
+def test_split_leaks_gives_each_piece_of_each_fill_one_new_label() -> None:
+    # One region of three bars, A | B | A, joined through a soft ramp in the top row only,
+    # beside a region of its own: the first A bar keeps the label, the others get fresh
+    # ones, each a single connected piece; nothing else is touched.
+    a, b = np.array([50, 0, 0], np.float32), np.array([50, 30, 0], np.float32)
+    lab = np.zeros((100, 60, 3), np.float32)
+    lab[:] = a
+    lab[:, 20:40] = b
+    for start, (src, dst) in ((17, (a, b)), (37, (b, a))):
+        for k in range(7):
+            lab[0, start + k] = src + (dst - src) * k / 6
+    lab[50:60, 0:5] = (90, 0, 0)
+    joined = connected_regions(lab, np.ones((100, 60), bool), threshold=6.0)
+    assert joined.max() == 1
+    split = split_leaks(joined, lab, threshold=6.0)
+    assert sorted(np.unique(split)) == [0, 1, 2, 3]
+    for label in range(4):
+        _, pieces = ndimage.label(split == label)
+        assert pieces == 1
+    assert split[55, 2] == joined[55, 2]
+    assert split[80, 10] == joined[80, 10] and split[80, 30] != split[80, 50]
+    assert (
+        split_leaks(np.zeros((0, 0), np.int32), np.zeros((0, 0, 3), np.float32), threshold=6.0).size
+        == 0
+    )
 
 
 def test_two_tones_with_a_soft_transition_and_a_gradient_stay_whole() -> None:
@@ -295,6 +323,25 @@ def test_translucent_panel_over_a_gradient() -> None:
 # --- matting ---------------------------------------------------------------------------
 
 
+def test_a_dark_patch_apart_from_every_element_is_no_shadow() -> None:
+    from lamina.engines.classic.spill import shadow_opacity
+
+    rgb = np.full((64, 64, 3), 0.9, np.float32)
+    elements = np.zeros((64, 64), bool)
+    elements[10:30, 10:30] = True
+    rgb[elements] = (0.2, 0.3, 0.8)
+    rgb[30:33, 12:32] = 0.6  # a shadow under the element, touching it
+    rgb[50:52, 5:60] = 0.1  # a rule drawn apart from it
+    page = ~elements
+    background = fit_smooth(rgb, page & (rgb[..., 0] > 0.8))
+    assert background is not None
+    alpha = shadow_opacity(rgb, page, background, elements)
+    assert alpha is not None
+    assert (alpha[30:33, 12:32] > 0).all() and not alpha[50:52].any()
+    elements[10:30, 10:30] = False
+    assert shadow_opacity(rgb, page, background, elements) is None
+
+
 def test_unblending_recovers_alpha() -> None:
     fg = np.tile(np.array([0.9, 0.1, 0.1], np.float32), (5, 1))
     bg = np.tile(np.array([0.1, 0.1, 0.8], np.float32), (5, 1))
@@ -481,19 +528,31 @@ def test_thin_shape_elements_join_their_neighbour() -> None:
     assert (out.labels[40, 5:55] == 0).all()
     assert (out.labels[10:40, 10:40] == 1).all()
     assert (out.labels[50, 5:55] == 2).all()
-    # A rule too short, too thick for its length or too close to the page's colour is
-    # a sliver too.
-    for rows, cols, colour in (
-        (50, slice(25, 33), 40),
-        (slice(49, 52), slice(5, 25), 40),
-        (50, slice(5, 55), 15),
-    ):
+    # A rule too thick for its length, too close to the page's colour or an open curve
+    # is a sliver too; a closed frame is not.
+    arc = np.zeros((60, 60), np.uint8)
+    cv2.ellipse(arc, (30, 52), (20, 6), 0, 180, 360, 1, 1)
+    frame = np.zeros((60, 60), bool)
+    frame[44:58, 10:50] = True
+    frame[46:56, 12:48] = False
+    thick, pale = np.zeros((60, 60), bool), np.zeros((60, 60), bool)
+    thick[49:52, 5:25] = True
+    pale[50, 5:55] = True
+    for mask, colour, kept in ((thick, 40, 0), (pale, 15, 0), (arc > 0, 40, 0), (frame, 40, 1)):
         labels[labels == 3] = 0
-        labels[rows, cols] = 3
+        labels[mask] = 3
         lab[labels == 3] = (colour, 0, 0)
         colours, areas = region_means(lab, labels, 4)
         el = Elements(labels, kinds, areas, bounding_boxes(labels, 4), colours)
-        assert drop_slivers(el, lab).kinds == ["background", "shape"]
+        assert len(drop_slivers(el, lab).kinds) == 2 + kept
+    # One too short for the image: 12 of 100 pixels, though twelve times as long as thin.
+    labels = np.zeros((100, 100), np.int32)
+    labels[50, 10:22] = 1
+    lab = np.zeros((100, 100, 3), np.float32)
+    lab[labels == 1] = (40, 0, 0)
+    colours, areas = region_means(lab, labels, 2)
+    el = Elements(labels, ["background", "shape"], areas, bounding_boxes(labels, 2), colours)
+    assert drop_slivers(el, lab).kinds == ["background"]
 
 
 def test_a_stray_letter_of_small_print_is_no_sliver() -> None:
@@ -673,39 +732,81 @@ def test_grouping_keeps_fills_apart_from_the_outline_drawn_over_them() -> None:
     assert group_of[2] == 1
 
 
-def test_an_inked_illustration_splits_into_line_art_over_fills_grouped_by_colour() -> None:
+@pytest.mark.parametrize("order", [list(range(10)), [5, 9, 0, 1, 2, 3, 4, 6, 7, 8]])
+def test_an_inked_illustration_splits_into_line_art_over_fills_grouped_by_colour(
+    order: list[int],
+) -> None:
     # A face (0) and a hand (1) of one skin colour, apart; hair (2) nearer the face;
-    # a shirt (3); one black outline (4) drawn over all; an eye (5) of its ink and a
-    # mouth (6) of another ink, both on the face and in its blob; a dark-grey button (7)
-    # on the shirt, nearer the outline's colour than the shirt's.
+    # a shirt (3); one black outline (4) drawn over all, though a stray cue puts it under
+    # the hair; an eye (5) of its ink and a mouth (6) of another ink, both on the face
+    # and in its blob; a dark-grey button (7) on the shirt, nearer the outline's colour
+    # than the shirt's; a black speck (8) on nothing; black text (9) on a panel (10).
+    # ``order`` lists the elements as they are numbered (labels come in raster order,
+    # so an eye can come before its outline).
     fills = [[20, 10, 60, 50], [90, 55, 110, 75], [20, 0, 60, 15], [20, 60, 70, 90]]
     marks = [[0, 0, 150, 100], [30, 20, 36, 26], [35, 40, 45, 44], [40, 70, 46, 76]]
-    bboxes = np.array([*fills, *marks])
-    areas = np.array([1600, 400, 500, 2000, 3000, 36, 40, 30])
+    others = [[140, 90, 143, 93], [160, 10, 190, 20], [155, 5, 195, 40]]
+    bboxes = np.array([*fills, *marks, *others])
+    areas = np.array([1600, 400, 500, 2000, 3000, 36, 40, 30, 9, 120, 1400])
     skin, hair, shirt = [70.0, 15.0, 30.0], [30.0, 15.0, 25.0], [45.0, 10.0, -50.0]
-    black, red = [1.0, 0.0, 0.0], [45.0, 60.0, 40.0]
-    grey = [20.0, 0.0, 0.0]
-    colours = np.array([skin, skin, hair, shirt, black, black, red, grey], np.float32)
-    weights = np.zeros((8, 8))
-    weights[[0, 1, 2, 3], 4] = 1.0  # every fill lies under the outline
+    black, red, grey = [1.0, 0.0, 0.0], [45.0, 60.0, 40.0], [20.0, 0.0, 0.0]
+    panel = [90.0, 0.0, 10.0]
+    colours = [skin, skin, hair, shirt, black, black, red, grey, black, black, panel]
+    weights = np.zeros((11, 11))
+    weights[[0, 1, 3], 4] = 1.0  # the fills lie under the outline ...
+    weights[4, 2] = 1.0  # ... but a stray cue puts it under the hair
     weights[0, [5, 6]] = 1.0  # the eye and the mouth lie on the face
     weights[3, 7] = 1.0
-    blob = np.array([0, 1, 2, 3, 4, 0, 0, 5])
+    weights[10, 9] = 1.0  # the text lies on the panel
+    blob = np.array([0, 1, 2, 3, 4, 0, 0, 5, 6, 7, 7])
+    kinds = ["shape"] * 9 + ["text", "panel"]
+    outline = np.zeros(11, bool)
+    outline[4] = True
+    p = np.array([*order, 10])
     group_of, groups = group_elements(
+        weights[np.ix_(p, p)],
+        areas[p],
+        bboxes[p],
+        np.array(colours, np.float32)[p],
+        [kinds[e] for e in p],
+        5,
+        diagonal=250.0,
+        blob=blob[p],
+        outline=outline[p],
+    )
+    group = dict(zip(p.tolist(), group_of.tolist(), strict=True))
+    assert sorted(p[groups[-1]].tolist()) == [4, 5]  # the line art, with the eye, on top
+    assert group[6] == group[0] == group[1]  # the skin, with the mouth
+    assert len({group[0], group[2], group[3]}) == 3
+    assert group[7] == group[3]  # the line art takes no fill while fills can merge
+    assert group[9] != group[4] and group[8] != group[4]
+
+
+def test_cues_through_the_line_art_do_not_keep_two_fills_apart() -> None:
+    # Two pieces of one fill (0, 1), a red fill (2), the outline (3) and an eye (4) of its
+    # ink on piece 1. The outline lies on 0 and, by a stray cue, under 1: 0 < line art <
+    # 1 in depth. Line art is drawn over every fill, so that path says nothing and the
+    # two pieces share a layer.
+    bboxes = np.array([[0, 0, 20, 20], [30, 0, 50, 20], [60, 0, 80, 20], [0, 0, 80, 20]])
+    bboxes = np.vstack([bboxes, [[32, 2, 36, 6]]])
+    areas = np.array([400, 400, 300, 500, 16])
+    skin, red, black = [70.0, 15.0, 30.0], [45.0, 60.0, 40.0], [1.0, 0.0, 0.0]
+    colours = np.array([skin, skin, red, black, black], np.float32)
+    weights = np.zeros((5, 5))
+    weights[0, 3] = weights[2, 3] = weights[1, 4] = 1.0
+    weights[3, 1] = 1.0  # the stray cue
+    group_of, _ = group_elements(
         weights,
         areas,
         bboxes,
         colours,
-        ["shape"] * 8,
-        4,
-        diagonal=180.0,
-        blob=blob,
-        outline=np.array([0, 0, 0, 0, 1, 0, 0, 0], bool),
+        ["shape"] * 5,
+        3,
+        diagonal=90.0,
+        outline=np.array([0, 0, 0, 1, 0], bool),
     )
-    assert groups[-1] == [4, 5]  # the line art, with the eye, on top
-    assert group_of[6] == group_of[0] == group_of[1]  # the skin, with the mouth
-    assert len({group_of[0], group_of[2], group_of[3]}) == 3
-    assert group_of[7] == group_of[3]  # the line art takes no fill while fills can merge
+    assert group_of[0] == group_of[1] != group_of[2]
+    assert group_of[3] == group_of[4] == 2
 
 
 def test_an_ink_pixel_the_page_kept_inside_a_letter_joins_the_letter() -> None:

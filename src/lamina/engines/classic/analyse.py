@@ -640,10 +640,12 @@ RULE_LENGTH = 0.15
 
 def _drawn_rule(el: Elements, e: int, around: int, share: float) -> bool:
     """Whether thin element ``e`` is a drawn rule or frame: long (:data:`RULE_LENGTH`),
-    straight (at most 4 pixels across and ten times as long) or closed round a hole,
-    with one region on both sides (``around`` holds ``share`` of its border, at least
-    90%) and of a colour 25 Lab from it. A seam lies between two regions, and its
-    colour between theirs; the rim a blend leaves of a shape's outline is an open curve."""
+    straight (its box at most 4 pixels across and ten times as long: a horizontal or
+    vertical rule; a slanted one stays a sliver) or closed round a hole, with one
+    region on both sides (``around`` holds ``share`` of its border with other valid
+    pixels, at least 90%) and of a colour 25 Lab from it. A seam lies between two
+    regions, and its colour between theirs; the rim a blend leaves of a shape's
+    outline is an open curve."""
     x0, y0, x1, y1 = (int(v) for v in el.bboxes[e])
     h, w = el.labels.shape
     long = max((x1 - x0) / w, (y1 - y0) / h) >= RULE_LENGTH

@@ -140,7 +140,8 @@ def group_elements(
     adj = weights > 0
     line = np.zeros(n, bool) if outline is None else outline.copy()
     everyone = np.arange(n)
-    inks = line_art(weights, areas, colours, line)
+    inks = line_art(weights, areas, colours, line, kind)
+    adj[inks] = False  # line art is drawn over every fill: cues putting it below are void
     scale = INKED_COLOUR_SCALE if inks.size else COLOUR_SCALE
     stacked = _across(adj, line, everyone)
     cost = merge_cost(area, box, colour, kind, diagonal, stacked=stacked, colour_scale=scale)
@@ -148,9 +149,10 @@ def group_elements(
     blob = np.arange(n, dtype=np.int64) if blob is None else blob.copy()
     best = _RowBest(n)
     best.update(everyone, cost, blocked, alive, blob)
-    inked = int(inks[0]) if inks.size else -1  # the line art's group, while gathered
+    inked = int(inks[0]) if inks.size else -1  # the line art's group
     pending = [int(e) for e in inks[1:]]
     closed = np.zeros(n, bool)
+    ink_blob = int(blob.max()) + 1  # the line art is a blob of its own
     while int(alive.sum()) > max(target, 1):
         inking = bool(pending)
         if not inking and inked >= 0 and not closed[inked]:
@@ -176,9 +178,13 @@ def group_elements(
         line[keep] = inking or (line[keep] and line[gone])
         members[keep].extend(members[gone])
         if inking:  # a mark joins the line art, not the blob of the fill it is drawn on
-            inked = keep
+            blob[keep] = ink_blob
         else:
             blob[blob == blob[gone]] = blob[keep]
+        if gone == inked:  # the group lives on under the lower index
+            inked = keep
+        closed[keep] |= closed[gone]
+        closed[gone] = False
         members[gone] = []
         alive[gone] = False
         adj[keep] |= adj[gone]
@@ -186,8 +192,6 @@ def group_elements(
         adj[gone] = False
         adj[:, gone] = False
         adj[keep, keep] = False
-        if inking:
-            adj[keep] = False  # line art is drawn over every fill
         blocked[keep] = False
         blocked[:, keep] = False
         rows = np.array([keep])
@@ -202,10 +206,13 @@ def group_elements(
         stale = best.pointing_at(keep, gone) | (blob == blob[keep]) | (row <= best.value_all)
         best.update(np.flatnonzero(stale & alive), cost, blocked, alive, blob)
     ids = np.flatnonzero(alive)
-    if inked >= 0:
-        weights = weights.copy()
-        weights[members[inked]] = 0.0
-    return _stacked(weights, [members[i] for i in ids], area[ids])
+    group_of, groups = _stacked(weights, [members[i] for i in ids], area[ids])
+    if inked < 0 or not alive[inked]:
+        return group_of, groups
+    top = int(group_of[inked])  # line art is drawn over every fill, whatever the cues say
+    order = [g for g in range(len(groups)) if g != top] + [top]
+    rank = np.argsort(order)
+    return rank[group_of], [groups[g] for g in order]
 
 
 def line_art(
@@ -213,19 +220,23 @@ def line_art(
     areas: NDArray[np.int64],
     colours: NDArray[np.float32],
     outline: NDArray[np.bool_],
+    kinds: Sequence[str],
 ) -> NDArray[np.int64]:
     """The elements of an illustration's line art, its biggest outline first; empty
     when there is no outline or nothing of its ink to join it.
 
     They are the outlines within :data:`INK_MATCH` of the biggest outline's colour and
-    every element of that ink lying on another (``weights[a, b] > 0``: ``a`` lies
-    below ``b``): the marks drawn on a fill."""
+    every element of that ink lying on a shape (``weights[a, b] > 0``: ``a`` lies
+    below ``b``): the marks drawn on a fill, such as eyes or a wheel's rim, whatever
+    their kind (small marks in a row read as letters). What lies only on a panel, a
+    photo or the page (a card's text under its black border) keeps to itself."""
     lines = np.flatnonzero(outline)
     if lines.size == 0:
         return np.zeros(0, np.int64)
     root = int(lines[np.argmax(areas[lines])])
     same = np.linalg.norm(colours - colours[root], axis=1) < INK_MATCH
-    drawn_on = (weights > 0).any(axis=0)
+    fill = np.array([k == "shape" for k in kinds], bool) & ~outline
+    drawn_on = (weights[fill] > 0).any(axis=0)
     others = np.flatnonzero(same & (outline | drawn_on) & (np.arange(areas.size) != root))
     return np.concatenate([[root], others]).astype(np.int64) if others.size else others
 

@@ -367,7 +367,7 @@ def split_leaks(labels: Labels, lab: FloatImage, *, threshold: float) -> Labels:
     whole. Each fill's pixels (anti-aliased ones to the nearest fill) become regions of
     their own, one per connected piece. For clean renderings: grain has no exact fills.
     """
-    n = int(labels.max()) + 1
+    n = int(labels.max()) + 1 if labels.size else 0
     if n <= 0:
         return labels
     means, counts = region_means(lab, labels, n)
