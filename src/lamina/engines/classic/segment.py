@@ -427,10 +427,9 @@ def _flat_fills(colours: FloatImage, min_count: float) -> NDArray[np.float32]:
     each :data:`FILLS_APART` from those before it."""
     if colours.shape[0] < min_count:
         return np.zeros((0, 3), np.float32)
-    _, inverse, count = np.unique(
-        np.round(colours / 2.0).astype(np.int32), axis=0, return_inverse=True, return_counts=True
-    )
-    inverse = inverse.ravel()
+    q = np.round(colours / 2.0).astype(np.int64) + 512  # Lab to 2 units, one key per colour
+    keys = (q[:, 0] << 20) | (q[:, 1] << 10) | q[:, 2]
+    _, inverse, count = np.unique(keys, return_inverse=True, return_counts=True)
     fills: list[NDArray[np.float32]] = []
     for k in np.argsort(-count):
         if count[k] < min_count:
