@@ -34,16 +34,21 @@ def to_lab(rgb: NDArray[np.uint8]) -> FloatImage:
     return np.asarray(lab, np.float32)
 
 
-def neighbour_distance(lab: FloatImage) -> FloatImage:
-    """Per-pixel largest Lab distance to the right and lower neighbours (``H x W``)."""
+def neighbour_distance(lab: FloatImage, *, all_four: bool = False) -> FloatImage:
+    """Per-pixel largest Lab distance to the right and lower neighbours (``H x W``), or
+    to all four neighbours when ``all_four``."""
     h, w = lab.shape[:2]
     out = np.zeros((h, w), np.float32)
     if w > 1:
         d = np.sqrt(((lab[:, 1:] - lab[:, :-1]) ** 2).sum(axis=2))
         out[:, :-1] = d
+        if all_four:
+            out[:, 1:] = np.maximum(out[:, 1:], d)
     if h > 1:
         d = np.sqrt(((lab[1:] - lab[:-1]) ** 2).sum(axis=2))
         out[:-1] = np.maximum(out[:-1], d)
+        if all_four:
+            out[1:] = np.maximum(out[1:], d)
     return out
 
 
@@ -377,7 +382,7 @@ def split_leaks(labels: Labels, lab: FloatImage, *, threshold: float) -> Labels:
     candidates = np.flatnonzero((counts >= 64) & (variance > 16.0))
     if candidates.size == 0:
         return labels
-    flat = _largest_step(lab) < 1.0
+    flat = neighbour_distance(lab, all_four=True) < 1.0
     boxes = ndimage.find_objects(labels + 1)
     out = labels.copy()
     fresh = n
@@ -404,21 +409,6 @@ def split_leaks(labels: Labels, lab: FloatImage, *, threshold: float) -> Labels:
             new = pieces > first
             sub[new] = pieces[new] - 1 - first + fresh
             fresh += m - first
-    return out
-
-
-def _largest_step(lab: FloatImage) -> FloatImage:
-    """Per-pixel largest Lab step to any of its four neighbours (``H x W``)."""
-    h, w = lab.shape[:2]
-    out = np.zeros((h, w), np.float32)
-    if w > 1:
-        d = np.sqrt(((lab[:, 1:] - lab[:, :-1]) ** 2).sum(axis=2))
-        out[:, :-1] = d
-        out[:, 1:] = np.maximum(out[:, 1:], d)
-    if h > 1:
-        d = np.sqrt(((lab[1:] - lab[:-1]) ** 2).sum(axis=2))
-        out[:-1] = np.maximum(out[:-1], d)
-        out[1:] = np.maximum(out[1:], d)
     return out
 
 
