@@ -11,7 +11,7 @@ from scipy import ndimage
 from lamina.engines.classic.analyse import plan_layers, translucency
 from lamina.engines.classic.exact import bleed, reconstruct_exactly
 from lamina.engines.classic.fill import fit_smooth, inpaint
-from lamina.engines.classic.group import group_elements
+from lamina.engines.classic.group import group_elements, occluded_pieces
 from lamina.engines.classic.matting import local_colour, unblend_alpha
 from lamina.engines.classic.order import (
     amodal_mask,
@@ -780,6 +780,38 @@ def test_an_inked_illustration_splits_into_line_art_over_fills_grouped_by_colour
     assert len({group[0], group[2], group[3]}) == 3
     assert group[7] == group[3]  # the line art takes no fill while fills can merge
     assert group[9] != group[4] and group[8] != group[4]
+
+
+def test_pieces_of_one_shape_cut_by_another_share_a_layer() -> None:
+    # A white band cut in two (0, 2) by a red bar (1) drawn across it, each piece with a
+    # blue badge on it (3 on 0, 4 on 2): a flag's white saltire under its red cross.
+    # Left to cost and blobs, each piece would go with its own badge.
+    bboxes = np.array(
+        [[0, 40, 45, 60], [45, 0, 55, 100], [55, 40, 100, 60], [10, 45, 20, 55], [80, 45, 90, 55]]
+    )
+    areas = np.array([900, 1000, 900, 100, 100])
+    white, red, blue = [100.0, 0.0, 0.0], [45.0, 60.0, 40.0], [30.0, 20.0, -60.0]
+    colours = np.array([white, red, [99.0, 0.5, 0.5], blue, blue], np.float32)
+    weights = np.zeros((5, 5))
+    weights[[0, 2], 1] = 1.0  # both pieces lie under the bar
+    weights[0, 3] = weights[2, 4] = 1.0
+    blob = np.array([0, 1, 2, 0, 2])
+    group_of, _ = group_elements(
+        weights, areas, bboxes, colours, ["shape"] * 5, 3, diagonal=141.0, blob=blob
+    )
+    assert group_of[0] == group_of[2] != group_of[1]
+
+
+def test_only_pieces_of_one_colour_under_one_element_are_one_shape() -> None:
+    below = np.zeros((5, 5), bool)
+    below[[0, 1, 2], 4] = True  # 0, 1 and 2 lie under 4; 3 lies under nothing
+    below[4, 3] = True
+    white = [100.0, 0.0, 0.0]
+    colours = np.array([white, white, [92.0, 0.0, 0.0], white, white])
+    outline = np.zeros(5, bool)
+    assert occluded_pieces(below, colours, outline) == [(0, 1)]
+    outline[1] = True  # an outline is drawn whole, never cut
+    assert occluded_pieces(below, colours, outline) == []
 
 
 def test_cues_through_the_line_art_do_not_keep_two_fills_apart() -> None:

@@ -11,6 +11,9 @@ and a layer holding half of one sticker and the whole of another is one a
 designer would not recognise. So a pair that touches no common blob merges
 only once every blob is down to one group.
 
+A shape cut into pieces by one drawn across it (a flag's white saltire under its
+red cross) was drawn once: pieces of one colour lying under one element merge first.
+
 An inked illustration (outlines drawn over flat colours, as emoji, comics and
 icons are) is split the way it was made: first the line art, every outline
 and every mark drawn in its ink on a fill (eyes, mouths, a wheel's rim), as
@@ -24,6 +27,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.spatial.distance import cdist
 
 from lamina.engines.classic.order import depth_order
 
@@ -40,6 +44,10 @@ INK_MATCH = 10.0
 CLOSED = 1e6
 """Cost factor of any further merge with the line art once it is gathered: a fill
 joins it only when nothing else can merge."""
+
+PIECE_MATCH = 3.0
+"""Lab distance within which two pieces under one element are one shape's: a flat fill
+has one colour, and two fills this close are the same paint."""
 
 STACKED_COST = 4.0
 """How much more merging an outline with a fill it is drawn over costs: line art is
@@ -151,16 +159,24 @@ def group_elements(
     best.update(everyone, cost, blocked, alive, blob)
     inked = int(inks[0]) if inks.size else -1  # the line art's group
     pending = [int(e) for e in inks[1:]]
+    pieces = occluded_pieces(adj, colour, line)
+    group = np.arange(n)  # each element's group
     closed = np.zeros(n, bool)
     ink_blob = int(blob.max()) + 1  # the line art is a blob of its own
     while int(alive.sum()) > max(target, 1):
-        inking = bool(pending)
-        if not inking and inked >= 0 and not closed[inked]:
+        inking = not pieces and bool(pending)
+        if not pieces and not inking and inked >= 0 and not closed[inked]:
             closed[inked] = True
             cost[inked] *= CLOSED
             cost[:, inked] *= CLOSED
             best.update(np.flatnonzero(alive), cost, blocked, alive, blob)
-        i, j = (inked, pending.pop(0)) if inking else best.pick()
+        if pieces:
+            a, b = pieces.pop(0)
+            i, j = int(group[a]), int(group[b])
+            if i == j:
+                continue
+        else:
+            i, j = (inked, pending.pop(0)) if inking else best.pick()
         if i < 0:
             break
         if _reaches(adj, i, j) or _reaches(adj, j, i):
@@ -177,6 +193,7 @@ def group_elements(
             kind[keep] = "element"
         line[keep] = inking or (line[keep] and line[gone])
         members[keep].extend(members[gone])
+        group[members[gone]] = keep
         if inking:  # a mark joins the line art, not the blob of the fill it is drawn on
             blob[keep] = ink_blob
         else:
@@ -213,6 +230,22 @@ def group_elements(
     order = [g for g in range(len(groups)) if g != top] + [top]
     rank = np.argsort(order)
     return rank[group_of], [groups[g] for g in order]
+
+
+def occluded_pieces(
+    below: NDArray[np.bool_], colours: NDArray[np.float64], outline: NDArray[np.bool_]
+) -> list[tuple[int, int]]:
+    """Pairs of elements within :data:`PIECE_MATCH` of one colour that both lie below one
+    element (``below[a, c]``: ``a`` lies below ``c``): the pieces of one shape that another
+    is drawn across. Outlines are drawn, not cut, and take no part."""
+    n = colours.shape[0]
+    if n < 2:
+        return []
+    same = cdist(colours, colours) < PIECE_MATCH
+    under = below.astype(np.float32)
+    shared = (under @ under.T) > 0
+    pairs = np.triu(same & shared & ~outline[:, None] & ~outline[None, :], 1)
+    return [(int(a), int(b)) for a, b in zip(*np.nonzero(pairs), strict=True)]
 
 
 def line_art(
