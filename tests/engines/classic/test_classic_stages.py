@@ -555,6 +555,40 @@ def test_thin_shape_elements_join_their_neighbour() -> None:
     assert drop_slivers(el, lab).kinds == ["background"]
 
 
+def test_a_fill_in_the_ink_comes_off_the_line_art() -> None:
+    """Black hair drawn against the face's black outline is one region with it; the
+    outline is thin and the hair is not, so the hair becomes an element of its own.
+    A dot on the outline (a knot, an eye touching it) is line art still."""
+    from lamina.engines.classic.analyse import Elements, bounding_boxes, ink_fills
+    from lamina.engines.classic.segment import region_means
+
+    def face(hair: bool) -> tuple[Elements, NDArray[np.float32]]:
+        labels = np.zeros((400, 400), np.int32)
+        cv2.circle(labels, (200, 220), 120, 1, -1)
+        cv2.circle(labels, (200, 220), 120, 2, 4)  # the outline, 4-5 px wide
+        cv2.circle(labels, (320, 220), 8, 2, -1)  # a knot on it, under a speck's area
+        if hair:
+            cv2.ellipse(labels, (200, 110), (100, 30), 0, 0, 360, 2, -1)  # 60 px thick
+        lab = np.zeros((400, 400, 3), np.float32)
+        lab[..., 0] = 100.0
+        lab[labels == 1] = (70, 15, 30)
+        lab[labels == 2] = (1, 0, 0)
+        colours, areas = region_means(lab, labels, 3)
+        kinds = ["background", "shape", "shape"]
+        return Elements(labels, kinds, areas, bounding_boxes(labels, 3), colours), lab
+
+    el, lab = face(hair=True)
+    out = ink_fills(el, np.array([False, False, True]), lab)
+    assert out.kinds == ["background", "shape", "shape", "shape"]
+    hair = np.zeros((400, 400), np.uint8)
+    cv2.ellipse(hair, (200, 110), (100, 30), 0, 0, 360, 1, -1)
+    assert (out.labels[hair > 0] == 3).mean() > 0.95  # the hair, whole
+    assert out.labels[340, 200] == 2 and out.labels[220, 320] == 2  # outline and knot
+    assert ink_fills(el, np.array([False, False, False]), lab) is el  # outlines only
+    el, lab = face(hair=False)
+    assert ink_fills(el, np.array([False, False, True]), lab) is el
+
+
 def test_a_stray_letter_of_small_print_is_no_sliver() -> None:
     """An ``l`` of 7 px type that did not join its line is as thin as a seam, but it is
     ink beside a line of the same ink: it stays an element. The same stroke far from
