@@ -27,7 +27,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.spatial.distance import cdist
+from scipy.sparse import coo_matrix, csr_matrix
 
 from lamina.engines.classic.order import depth_order
 
@@ -238,14 +238,12 @@ def occluded_pieces(
     """Pairs of elements within :data:`PIECE_MATCH` of one colour that both lie below one
     element (``below[a, c]``: ``a`` lies below ``c``): the pieces of one shape that another
     is drawn across. Outlines are drawn, not cut, and take no part."""
-    n = colours.shape[0]
-    if n < 2:
-        return []
-    same = cdist(colours, colours) < PIECE_MATCH
-    under = below.astype(np.float32)
-    shared = (under @ under.T) > 0
-    pairs = np.triu(same & shared & ~outline[:, None] & ~outline[None, :], 1)
-    return [(int(a), int(b)) for a, b in zip(*np.nonzero(pairs), strict=True)]
+    under = csr_matrix(below & ~outline[:, None], dtype=np.int32)
+    shared = coo_matrix(under @ under.T)  # sparse: an element lies below a few others
+    a, b = shared.row, shared.col
+    keep = (a < b) & (np.linalg.norm(colours[a] - colours[b], axis=1) < PIECE_MATCH)
+    order = np.lexsort((b[keep], a[keep]))
+    return [(int(x), int(y)) for x, y in zip(a[keep][order], b[keep][order], strict=True)]
 
 
 def line_art(
