@@ -558,18 +558,22 @@ def test_thin_shape_elements_join_their_neighbour() -> None:
 def test_a_fill_in_the_ink_comes_off_the_line_art() -> None:
     """Black hair drawn against the face's black outline is one region with it; the
     outline is thin and the hair is not, so the hair becomes an element of its own.
-    A dot on the outline (a knot, an eye touching it) is line art still."""
+    A dot on the outline (a knot) and a thin black strap are line art still."""
     from lamina.engines.classic.analyse import Elements, bounding_boxes, ink_fills
+    from lamina.engines.classic.order import strokes
     from lamina.engines.classic.segment import region_means
 
     def face(hair: bool) -> tuple[Elements, NDArray[np.float32]]:
-        labels = np.zeros((400, 400), np.int32)
-        cv2.circle(labels, (200, 220), 120, 1, -1)
-        cv2.circle(labels, (200, 220), 120, 2, 4)  # the outline, 4-5 px wide
-        cv2.circle(labels, (320, 220), 8, 2, -1)  # a knot on it, under a speck's area
+        labels = np.zeros((600, 600), np.int32)
+        cv2.circle(labels, (300, 320), 250, 1, -1)
+        cv2.circle(labels, (300, 320), 250, 2, 4)  # the outline, 4-5 px wide ...
+        cv2.line(labels, (60, 320), (540, 320), 2, 4)  # ... and lines drawn on the face
+        cv2.line(labels, (300, 80), (300, 560), 2, 4)
+        cv2.circle(labels, (550, 320), 8, 2, -1)  # a knot, under a speck's area
+        labels[320:420, 145:155] = 2  # a strap 10 px wide hanging from a line
         if hair:
-            cv2.ellipse(labels, (200, 110), (100, 30), 0, 0, 360, 2, -1)  # 60 px thick
-        lab = np.zeros((400, 400, 3), np.float32)
+            cv2.ellipse(labels, (300, 70), (30, 12), 0, 0, 360, 2, -1)  # 24 px thick
+        lab = np.zeros((600, 600, 3), np.float32)
         lab[..., 0] = 100.0
         lab[labels == 1] = (70, 15, 30)
         lab[labels == 2] = (1, 0, 0)
@@ -578,15 +582,18 @@ def test_a_fill_in_the_ink_comes_off_the_line_art() -> None:
         return Elements(labels, kinds, areas, bounding_boxes(labels, 3), colours), lab
 
     el, lab = face(hair=True)
-    out = ink_fills(el, np.array([False, False, True]), lab)
+    stroke = strokes(el.labels, el.kinds, el.areas)
+    assert stroke.tolist() == [False, False, True]  # the hair leaves it an outline
+    out = ink_fills(el, stroke, lab)
     assert out.kinds == ["background", "shape", "shape", "shape"]
-    hair = np.zeros((400, 400), np.uint8)
-    cv2.ellipse(hair, (200, 110), (100, 30), 0, 0, 360, 1, -1)
-    assert (out.labels[hair > 0] == 3).mean() > 0.95  # the hair, whole
-    assert out.labels[340, 200] == 2 and out.labels[220, 320] == 2  # outline and knot
+    hair = np.zeros((600, 600), np.uint8)
+    cv2.ellipse(hair, (300, 70), (30, 12), 0, 0, 360, 1, -1)
+    assert (out.labels[hair > 0] == 3).mean() > 0.9  # the hair, whole
+    assert out.labels[320, 100] == 2 and out.labels[320, 550] == 2  # a line and the knot
+    assert (out.labels[322:420, 146:154] == 2).all()  # the strap
     assert ink_fills(el, np.array([False, False, False]), lab) is el  # outlines only
     el, lab = face(hair=False)
-    assert ink_fills(el, np.array([False, False, True]), lab) is el
+    assert ink_fills(el, strokes(el.labels, el.kinds, el.areas), lab) is el
 
 
 def test_a_stray_letter_of_small_print_is_no_sliver() -> None:
@@ -836,6 +843,50 @@ def test_pieces_of_one_shape_cut_by_another_share_a_layer() -> None:
     assert group_of[0] == group_of[2] != group_of[1]
 
 
+def test_pieces_chained_through_two_cuts_all_share_a_layer() -> None:
+    # White 0 and 1 lie under bar 2; white 1 and 3 under bar 4. After 0 and 1 merge,
+    # the pair (1, 3) must reach 1's group, not 1 itself, or 3 is lost.
+    bboxes = np.array([[0, 0, 10, 10], [20, 0, 30, 10], [10, 0, 20, 10], [40, 0, 50, 10]])
+    bboxes = np.vstack([bboxes, [[30, 0, 40, 10]]])
+    white, red = [100.0, 0.0, 0.0], [45.0, 60.0, 40.0]
+    colours = np.array([white, white, red, white, red], np.float32)
+    weights = np.zeros((5, 5))
+    weights[[0, 1], 2] = weights[[1, 3], 4] = 1.0
+    group_of, groups = group_elements(
+        weights, np.full(5, 100), bboxes, colours, ["shape"] * 5, 3, diagonal=51.0
+    )
+    assert sorted(e for g in groups for e in g) == [0, 1, 2, 3, 4]
+    assert group_of[0] == group_of[1] == group_of[3] != group_of[2]
+
+
+def test_the_line_art_is_gathered_before_cut_pieces() -> None:
+    # An outline (0) with an eye of its ink (1) on the skin (2); white pieces (3, 4)
+    # under a red bar (5). With one merge to make, the eye joins the line art.
+    bboxes = np.array(
+        [[0, 0, 100, 100], [30, 30, 35, 35], [20, 20, 60, 60], [70, 0, 80, 10], [90, 0, 99, 10]]
+    )
+    bboxes = np.vstack([bboxes, [[80, 0, 90, 10]]])
+    black, skin = [1.0, 0.0, 0.0], [70.0, 15.0, 30.0]
+    white, red = [100.0, 0.0, 0.0], [45.0, 60.0, 40.0]
+    colours = np.array([black, black, skin, white, white, red], np.float32)
+    weights = np.zeros((6, 6))
+    weights[2, [0, 1]] = 1.0
+    weights[[3, 4], 5] = 1.0
+    outline = np.array([1, 0, 0, 0, 0, 0], bool)
+    group_of, _ = group_elements(
+        weights,
+        np.array([800, 25, 1600, 100, 90, 100]),
+        bboxes,
+        colours,
+        ["shape"] * 6,
+        5,
+        diagonal=141.0,
+        outline=outline,
+    )
+    assert group_of[0] == group_of[1]
+    assert group_of[3] != group_of[4]
+
+
 def test_only_pieces_of_one_colour_under_one_element_are_one_shape() -> None:
     below = np.zeros((5, 5), bool)
     below[[0, 1, 2], 4] = True  # 0, 1 and 2 lie under 4; 3 lies under nothing
@@ -845,6 +896,9 @@ def test_only_pieces_of_one_colour_under_one_element_are_one_shape() -> None:
     outline = np.zeros(5, bool)
     assert occluded_pieces(below, colours, outline) == [(0, 1)]
     outline[1] = True  # an outline is drawn whole, never cut
+    assert occluded_pieces(below, colours, outline) == []
+    outline[:] = False
+    outline[4] = True  # nor does it cut: every fill of an illustration lies under it
     assert occluded_pieces(below, colours, outline) == []
 
 

@@ -29,7 +29,9 @@ from lamina.engines.classic.order import (
     crop,
     extent_overlaps,
     hidden_gap_cues,
+    line_depth,
     padded_box,
+    ridge_depths,
     straight_edge_cues,
     stroke_cues,
     strokes,
@@ -942,9 +944,13 @@ def ink_fills(el: Elements, stroke: NDArray[np.bool_], lab: FloatImage) -> Eleme
     Black hair touches the black outline round the face and is one region with it,
     so the hair joined the line art's layer and was no layer of its own. Line is
     thin: its half-width is the median depth along its middle (the distance
-    transform's ridge), and what survives an opening by a disc of
-    :data:`INK_FILL_WIDTH` half-widths is a fill, kept when it is at least
-    :data:`SPECK_AREA` of the image (a dot for an eye stays line art).
+    transform's ridge), and the parts that a disc of :data:`INK_FILL_WIDTH`
+    half-widths fits in, grown back by that disc, are fills, kept when at least
+    :data:`SPECK_AREA` of the image (a dot for an eye stays line art). Only drawn
+    outlines (``stroke``) are cut: a fill big enough to make its outline uneven
+    along its middle leaves it no outline, and it is left whole (cutting every
+    element whatever it is, and keeping the cut when the rest is a line, lost 0.03
+    on the svg set: shapes with a thin tail are no outlines with a fill).
     """
     h, w = el.labels.shape
     labels = el.labels.copy()
@@ -955,16 +961,13 @@ def ink_fills(el: Elements, stroke: NDArray[np.bool_], lab: FloatImage) -> Eleme
             continue
         ys, xs = boxes[e]
         mine = np.pad(labels[ys, xs] == e, 1)
-        depth = np.asarray(cv2.distanceTransform(mine.astype(np.uint8), cv2.DIST_L2, 5), np.float32)
-        ridge = mine & (depth >= ndimage.maximum_filter(depth, size=3))
-        radius = INK_FILL_WIDTH * float(np.median(depth[ridge]))
-        core = depth > radius
+        depth = line_depth(mine)
+        radius = INK_FILL_WIDTH * float(np.median(ridge_depths(depth, mine)))
+        core = (depth > radius).astype(np.uint8)
         if not core.any():
             continue
-        size = 2 * int(np.ceil(radius)) + 1
-        disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
-        fill = (cv2.dilate(core.astype(np.uint8), disc) > 0) & mine
-        parts, count = ndimage.label(fill[1:-1, 1:-1])
+        reach = cv2.distanceTransform(1 - core, cv2.DIST_L2, 3)  # any radius, one pass
+        parts, count = ndimage.label(((reach <= radius) & mine)[1:-1, 1:-1])
         sizes = np.bincount(parts.ravel(), minlength=count + 1)
         for part in np.flatnonzero(sizes >= SPECK_AREA * h * w):
             if part:

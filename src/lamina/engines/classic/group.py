@@ -12,7 +12,8 @@ designer would not recognise. So a pair that touches no common blob merges
 only once every blob is down to one group.
 
 A shape cut into pieces by one drawn across it (a flag's white saltire under its
-red cross) was drawn once: pieces of one colour lying under one element merge first.
+red cross) was drawn once: pieces of one colour lying under one element merge next,
+after the line art is gathered and before any other merge.
 
 An inked illustration (outlines drawn over flat colours, as emoji, comics and
 icons are) is split the way it was made: first the line art, every outline
@@ -27,7 +28,6 @@ from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.sparse import coo_matrix, csr_matrix
 
 from lamina.engines.classic.order import depth_order
 
@@ -132,9 +132,9 @@ def group_elements(
     each element's blob of touching elements (see the module doc; default:
     each its own); ``outline`` marks drawn outlines, which merge with a fill they
     lie on only at :data:`STACKED_COST` times the price, and which with the marks of
-    their ink make the line art (:func:`line_art`, merged first). Returns each
-    element's group index and each group's members; groups are numbered in depth
-    order (group 0 lowest).
+    their ink make the line art (:func:`line_art`, merged first; then the pieces of a
+    cut shape, :func:`occluded_pieces`). Returns each element's group index and each
+    group's members; groups are numbered in depth order (group 0 lowest).
     """
     n = weights.shape[0]
     if n == 0:
@@ -159,24 +159,32 @@ def group_elements(
     best.update(everyone, cost, blocked, alive, blob)
     inked = int(inks[0]) if inks.size else -1  # the line art's group
     pending = [int(e) for e in inks[1:]]
-    pieces = occluded_pieces(adj, colour, line)
+    pieces = iter(occluded_pieces(adj, colour, line))
+    piece = next(pieces, None)
     group = np.arange(n)  # each element's group
     closed = np.zeros(n, bool)
     ink_blob = int(blob.max()) + 1  # the line art is a blob of its own
+    stale_all = False  # forced merges (line art, pieces) leave the cheapest pairs to redo
     while int(alive.sum()) > max(target, 1):
-        inking = not pieces and bool(pending)
-        if not pieces and not inking and inked >= 0 and not closed[inked]:
-            closed[inked] = True
-            cost[inked] *= CLOSED
-            cost[:, inked] *= CLOSED
-            best.update(np.flatnonzero(alive), cost, blocked, alive, blob)
-        if pieces:
-            a, b = pieces.pop(0)
-            i, j = int(group[a]), int(group[b])
+        inking = bool(pending)
+        forced = inking or piece is not None
+        if inking:
+            i, j = inked, pending.pop(0)
+        elif piece is not None:
+            i, j = int(group[piece[0]]), int(group[piece[1]])
+            piece = next(pieces, None)
             if i == j:
                 continue
         else:
-            i, j = (inked, pending.pop(0)) if inking else best.pick()
+            if inked >= 0 and not closed[inked]:
+                closed[inked] = True
+                cost[inked] *= CLOSED
+                cost[:, inked] *= CLOSED
+                stale_all = True
+            if stale_all:
+                best.update(np.flatnonzero(alive), cost, blocked, alive, blob)
+                stale_all = False
+            i, j = best.pick()
         if i < 0:
             break
         if _reaches(adj, i, j) or _reaches(adj, j, i):
@@ -220,6 +228,9 @@ def group_elements(
         cost[:, keep] = row
         cost[keep, keep] = np.inf
         best.forget(gone)
+        if forced:
+            stale_all = True
+            continue
         stale = best.pointing_at(keep, gone) | (blob == blob[keep]) | (row <= best.value_all)
         best.update(np.flatnonzero(stale & alive), cost, blocked, alive, blob)
     ids = np.flatnonzero(alive)
@@ -237,13 +248,21 @@ def occluded_pieces(
 ) -> list[tuple[int, int]]:
     """Pairs of elements within :data:`PIECE_MATCH` of one colour that both lie below one
     element (``below[a, c]``: ``a`` lies below ``c``): the pieces of one shape that another
-    is drawn across. Outlines are drawn, not cut, and take no part."""
-    under = csr_matrix(below & ~outline[:, None], dtype=np.int32)
-    shared = coo_matrix(under @ under.T)  # sparse: an element lies below a few others
-    a, b = shared.row, shared.col
-    keep = (a < b) & (np.linalg.norm(colours[a] - colours[b], axis=1) < PIECE_MATCH)
-    order = np.lexsort((b[keep], a[keep]))
-    return [(int(x), int(y)) for x, y in zip(a[keep][order], b[keep][order], strict=True)]
+    is drawn across. Each piece is paired with the first piece of its colour under that
+    element, so a grid of a thousand cells gives a thousand pairs, not half a million.
+    Outlines are drawn, not cut, and neither are pieces nor cut others (every fill of an
+    inked illustration lies under its outline)."""
+    cut = below & ~outline[:, None] & ~outline[None, :]
+    pairs: set[tuple[int, int]] = set()
+    for c in np.flatnonzero(cut.any(axis=0)):
+        firsts: list[int] = []
+        for a in np.flatnonzero(cut[:, c]):
+            near = [f for f in firsts if np.linalg.norm(colours[f] - colours[a]) < PIECE_MATCH]
+            if near:
+                pairs.add((near[0], int(a)))
+            else:
+                firsts.append(int(a))
+    return sorted(pairs)
 
 
 def line_art(

@@ -89,18 +89,39 @@ def strokes(labels: Labels, kinds: list[str], areas: NDArray[np.int64]) -> NDArr
     """
     out = np.zeros(len(kinds), bool)
     for e, sl in enumerate(ndimage.find_objects(labels + 1, max_label=len(kinds))):
-        if e == 0 or sl is None or kinds[e] not in ("shape", "panel", "element") or areas[e] < 64:
+        if e == 0 or sl is None or kinds[e] not in STROKE_KINDS or areas[e] < 64:
             continue
-        mine = np.pad(labels[sl] == e, 1)
-        depth = np.asarray(cv2.distanceTransform(mine.astype(np.uint8), cv2.DIST_L2, 3), np.float32)
-        thickness = 2.0 * float(np.percentile(depth[mine], 95))
-        if areas[e] < STROKE_ELONGATION * thickness * thickness:
-            continue
-        points = np.column_stack(np.nonzero(mine))[:, ::-1].astype(np.int32)
-        hull = cv2.contourArea(cv2.convexHull(points))
-        thin = areas[e] < STROKE_FILL * max(hull, 1.0) or _outlines(labels[sl], mine)
-        out[e] = thin and _even(depth, mine)
+        out[e] = is_stroke(labels[sl], labels[sl] == e)
     return out
+
+
+STROKE_KINDS = ("shape", "panel", "element")
+"""Kinds an outline can have been given before it is known to be one."""
+
+
+def is_stroke(sub: Labels, mine: Mask) -> bool:
+    """Whether ``mine``, an element over its bounding box ``sub`` of the label map, is a
+    drawn line (:func:`strokes`)."""
+    area = int(mine.sum())
+    mine = np.pad(mine, 1)
+    depth = line_depth(mine)
+    thickness = 2.0 * float(np.percentile(depth[mine], 95))
+    if area < STROKE_ELONGATION * thickness * thickness:
+        return False
+    points = np.column_stack(np.nonzero(mine))[:, ::-1].astype(np.int32)
+    hull = cv2.contourArea(cv2.convexHull(points))
+    thin = area < STROKE_FILL * max(hull, 1.0) or _outlines(sub, mine)
+    return thin and _even(depth, mine)
+
+
+def line_depth(mine: Mask) -> NDArray[np.float32]:
+    """Distance to the edge of ``mine`` (padded, so the image edge counts as one)."""
+    return np.asarray(cv2.distanceTransform(mine.astype(np.uint8), cv2.DIST_L2, 3), np.float32)
+
+
+def ridge_depths(depth: NDArray[np.float32], mine: Mask) -> NDArray[np.float32]:
+    """``depth`` along the line's middle: its local maxima, each half the width there."""
+    return depth[mine & (depth >= cv2.dilate(depth, np.ones((3, 3), np.uint8)))]
 
 
 RING_HOLES = 0.5
@@ -119,8 +140,7 @@ def _even(depth: NDArray[np.float32], mine: Mask) -> bool:
     (a disc on a square tile: hairline at the sides, wide in the corners).
     ``depth`` is the distance transform of ``mine``; its ridge is the line's middle.
     """
-    ridge = depth[mine & (depth >= cv2.dilate(depth, np.ones((3, 3), np.uint8)))]
-    median, high = np.percentile(ridge, [50, 90])
+    median, high = np.percentile(ridge_depths(depth, mine), [50, 90])
     return bool(high <= STROKE_EVEN * median)
 
 
