@@ -89,29 +89,18 @@ def strokes(labels: Labels, kinds: list[str], areas: NDArray[np.int64]) -> NDArr
     """
     out = np.zeros(len(kinds), bool)
     for e, sl in enumerate(ndimage.find_objects(labels + 1, max_label=len(kinds))):
-        if e == 0 or sl is None or kinds[e] not in STROKE_KINDS or areas[e] < 64:
+        if e == 0 or sl is None or kinds[e] not in ("shape", "panel", "element") or areas[e] < 64:
             continue
-        out[e] = is_stroke(labels[sl], labels[sl] == e)
+        mine = np.pad(labels[sl] == e, 1)
+        depth = line_depth(mine)
+        thickness = 2.0 * float(np.percentile(depth[mine], 95))
+        if areas[e] < STROKE_ELONGATION * thickness * thickness:
+            continue
+        points = np.column_stack(np.nonzero(mine))[:, ::-1].astype(np.int32)
+        hull = cv2.contourArea(cv2.convexHull(points))
+        thin = areas[e] < STROKE_FILL * max(hull, 1.0) or _outlines(labels[sl], mine)
+        out[e] = thin and _even(depth, mine)
     return out
-
-
-STROKE_KINDS = ("shape", "panel", "element")
-"""Kinds an outline can have been given before it is known to be one."""
-
-
-def is_stroke(sub: Labels, mine: Mask) -> bool:
-    """Whether ``mine``, an element over its bounding box ``sub`` of the label map, is a
-    drawn line (:func:`strokes`)."""
-    area = int(mine.sum())
-    mine = np.pad(mine, 1)
-    depth = line_depth(mine)
-    thickness = 2.0 * float(np.percentile(depth[mine], 95))
-    if area < STROKE_ELONGATION * thickness * thickness:
-        return False
-    points = np.column_stack(np.nonzero(mine))[:, ::-1].astype(np.int32)
-    hull = cv2.contourArea(cv2.convexHull(points))
-    thin = area < STROKE_FILL * max(hull, 1.0) or _outlines(sub, mine)
-    return thin and _even(depth, mine)
 
 
 def line_depth(mine: Mask) -> NDArray[np.float32]:
